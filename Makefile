@@ -1,0 +1,20 @@
+# Convenience targets; each one calls dev.py, which needs only Python.
+.PHONY: demo test setup lint lock ci
+
+demo:
+	python3 dev.py demo
+
+test:
+	python3 dev.py test
+
+setup:
+	python3 dev.py setup
+
+lint:
+	python3 dev.py lint
+
+lock:
+	python3 dev.py lock
+
+ci:
+	bash .ci/run

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Developer entry point; needs only Python 3.11+ (no make, no services).
+
+python3 dev.py demo    set everything up and serve the demo on http://127.0.0.1:8000
+python3 dev.py test    run the test suite (extra arguments go to pytest)
+python3 dev.py setup   create .venv and install the locked dependencies only
+python3 dev.py lint    ruff and mypy
+python3 dev.py lock    re-resolve requirements.lock from pyproject.toml
+"""
+
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".requirements.lock.sha256"
+ENV_FILE = ROOT / ".env"
+DEMO_ADDRESS = "127.0.0.1:8000"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(str(arg) for arg in args), flush=True)
+    subprocess.run([str(arg) for arg in args], cwd=ROOT, check=True, env=env)
+
+
+def setup() -> None:
+    """Creates .venv and installs requirements.lock into it, unless already done."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print(f"Creating the virtualenv in {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    digest = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == digest:
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--require-hashes", "-r", LOCK)
+    STAMP.write_text(digest)
+
+
+def manage(*args: str) -> None:
+    run(PYTHON, "manage.py", *args)
+
+
+def write_local_env() -> None:
+    """A .env for local use: debug on and a random secret key. Never committed."""
+    if ENV_FILE.exists():
+        return
+    ENV_FILE.write_text(
+        "# Local development settings written by `python3 dev.py demo`.\n"
+        "DJANGO_DEBUG=true\n"
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
+    )
+    print(f"Wrote {ENV_FILE.name} (local settings: debug on, random secret key)")
+
+
+def demo() -> None:
+    setup()
+    write_local_env()
+    manage("migrate", "--noinput")
+    manage("seed_demo")
+    manage("demo_users")
+    print(
+        f"\nServing the admin on http://{DEMO_ADDRESS}/ and the API on http://{DEMO_ADDRESS}/api/"
+    )
+    manage("runserver", DEMO_ADDRESS, "--noreload")
+
+
+def test(pytest_args: list[str]) -> None:
+    setup()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *pytest_args, env=env)
+
+
+def lint() -> None:
+    setup()
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "ruff", "format", "--check", ".")
+    run(PYTHON, "-m", "mypy", ".")
+
+
+def lock() -> None:
+    setup()
+    run(PYTHON, "-m", "pip", "install", "--quiet", "uv")
+    run(
+        VENV / "bin" / "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--extra",
+        "dev",
+        "--generate-hashes",
+        "--quiet",
+        "-o",
+        LOCK,
+    )
+
+
+def main() -> None:
+    command, *rest = sys.argv[1:] or ["help"]
+    try:
+        if command == "demo":
+            demo()
+        elif command == "test":
+            test(rest)
+        elif command == "setup":
+            setup()
+        elif command == "lint":
+            lint()
+        elif command == "lock":
+            lock()
+        else:
+            print(__doc__)
+            sys.exit(0 if command == "help" else 2)
+    except subprocess.CalledProcessError as error:
+        sys.exit(error.returncode)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Shared fixtures. Tests marked ``postgres`` or ``redis`` need that real service: they are
+skipped when it is unreachable, or fail when TRIAGE_REQUIRE_SERVICES=1 (CI)."""
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+from tickets.roles import SUPPORT_REVIEWERS, TICKET_INTAKE, TRIAGE_ADMINS
+
+SERVICE_MARKERS = {
+    "postgres": ("POSTGRES_AVAILABLE", "TEST_DATABASE_URL"),
+    "redis": ("REDIS_AVAILABLE", "TEST_REDIS_URL"),
+}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if settings.REQUIRE_SERVICES:
+        for available, url in SERVICE_MARKERS.values():
+            if not getattr(settings, available):
+                raise pytest.UsageError(
+                    f"TRIAGE_REQUIRE_SERVICES is set but {getattr(settings, url)} is unreachable"
+                )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker, (available, url) in SERVICE_MARKERS.items():
+        if item.get_closest_marker(marker) and not getattr(settings, available):
+            message = f"needs {marker} at {getattr(settings, url)}"
+            if settings.REQUIRE_SERVICES:
+                pytest.fail(message)
+            pytest.skip(message)
+
+
+def _user_in(group_name: str):  # type: ignore[no-untyped-def]
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def reviewer(db):  # type: ignore[no-untyped-def]
+    return _user_in(SUPPORT_REVIEWERS)
+
+
+@pytest.fixture
+def triage_admin(db):  # type: ignore[no-untyped-def]
+    return _user_in(TRIAGE_ADMINS)
+
+
+@pytest.fixture
+def intake_user(db):  # type: ignore[no-untyped-def]
+    return _user_in(TICKET_INTAKE)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
+    """An API client authenticated with a real DRF token of ``user``."""
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def intake_api(intake_user) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(intake_user)
+
+
+@pytest.fixture
+def admin_api(triage_admin) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(triage_admin)
+
+
+@pytest.fixture
+def reviewer_api(reviewer) -> APIClient:  # type: ignore[no-untyped-def]
+    return token_client(reviewer)
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle_state() -> None:
+    """Throttle counters live in the cache; start every test with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def celery_worker(django_db_serialized_rollback, transactional_db):  # type: ignore[no-untyped-def]
+    """A real Celery worker (thread pool) consuming from the real Redis at TEST_REDIS_URL.
+
+    Tasks are published for real (not eager); the worker shares the test database. Use with
+    the ``postgres`` and ``redis`` markers.
+    """
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from triage.celery import app
+
+    def close_connections(**kwargs):  # type: ignore[no-untyped-def]
+        connections.close_all()  # a worker thread must not hold the test database open
+
+    previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=settings.TEST_REDIS_URL, task_always_eager=False)
+    _reset_producer_pool(app)
+    import redis
+
+    redis.Redis.from_url(settings.TEST_REDIS_URL).flushdb()
+    task_postrun.connect(close_connections, weak=False)
+    try:
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_connections)
+        app.conf.update(previous)
+        _reset_producer_pool(app)
+
+
+def _reset_producer_pool(app):  # type: ignore[no-untyped-def]
+    """Drop pooled broker connections so that the next publish uses the current broker_url."""
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -1,0 +1,71 @@
+"""Ticket endpoints: ingest, list, detail (DESIGN §7)."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+
+from tickets.selectors import ticket_list
+from tickets.serializers import TicketIngestSerializer, TicketSerializer
+from tickets.services import ticket_ingest
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Invalid fields; the body maps each field to its errors."),
+    401: OpenApiResponse(description="No or invalid credentials."),
+    403: OpenApiResponse(description="Authenticated, but not allowed."),
+    413: OpenApiResponse(description="Request body over 1 MiB."),
+    429: OpenApiResponse(description="Too many requests."),
+}
+
+
+class TicketViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Tickets. Creating one is idempotent on ``external_id``."""
+
+    queryset = ticket_list()
+    serializer_class = TicketSerializer
+    throttle_scope = "ingest"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Only ingest is throttled: it is the endpoint external systems call in bulk.
+        return [ScopedRateThrottle()] if self.action == "create" else []
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return TicketIngestSerializer if self.action == "create" else self.serializer_class
+
+    @extend_schema(
+        request=TicketIngestSerializer,
+        responses={
+            201: TicketSerializer,
+            200: OpenApiResponse(TicketSerializer, description="Known external_id: existing."),
+            **ERROR_RESPONSES,
+        },
+    )
+    def create(self, request: Request) -> Response:
+        payload = TicketIngestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            result = ticket_ingest(**payload.validated_data)
+        except DjangoValidationError as error:
+            raise ValidationError(error.message_dict) from error
+        ticket = self.get_queryset().get(pk=result.ticket.pk)
+        return Response(
+            self.serializer_class(ticket, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(responses={200: TicketSerializer, **ERROR_RESPONSES})
+    def list(self, request: Request) -> Response:
+        return super().list(request)
+
+    @extend_schema(responses={200: TicketSerializer, 404: OpenApiResponse(), **ERROR_RESPONSES})
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return super().retrieve(request, pk=pk)

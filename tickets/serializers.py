@@ -1,0 +1,42 @@
+"""API representations of tickets."""
+
+from rest_framework import serializers
+
+from tickets.models import Category, Channel, Ticket
+
+
+class TicketIngestSerializer(serializers.Serializer):
+    """What a client may send to create a ticket. Validation only; ``ticket_ingest`` stores."""
+
+    subject = serializers.CharField(min_length=1, max_length=Ticket.SUBJECT_MAX_LENGTH)
+    body = serializers.CharField(
+        max_length=Ticket.BODY_MAX_LENGTH, allow_blank=True, trim_whitespace=False, default=""
+    )
+    requester_email = serializers.EmailField()
+    external_id = serializers.CharField(
+        max_length=128, required=False, allow_null=True, allow_blank=True, default=None
+    )
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.API)
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "external_id",
+            "subject",
+            "body",
+            "requester_email",
+            "channel",
+            "status",
+            "category",
+            "urgency",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
