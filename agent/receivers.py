@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.db import transaction
 from django.dispatch import receiver
 
+from agent.services import triage_enqueue
 from tickets.models import Ticket
 from tickets.signals import ticket_ingested
 
@@ -12,7 +12,4 @@ from tickets.signals import ticket_ingested
 @receiver(ticket_ingested, dispatch_uid="agent.enqueue_triage")
 def enqueue_triage_on_ingest(sender: type[Ticket], ticket: Ticket, **kwargs: Any) -> None:
     """Once the ingest transaction commits, queue the ticket for triage."""
-    from agent.tasks import triage_ticket
-
-    ticket_id = ticket.pk
-    transaction.on_commit(lambda: triage_ticket.delay(ticket_id))
+    triage_enqueue(ticket_id=ticket.pk)

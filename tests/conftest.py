@@ -1,5 +1,8 @@
-"""Shared fixtures. Tests marked ``postgres`` or ``redis`` need that real service: they are
-skipped when it is unreachable, or fail when TRIAGE_REQUIRE_SERVICES=1 (CI)."""
+"""Shared fixtures. Tests marked ``postgres`` or ``redis`` need that real service, and tests
+marked ``browser`` need Chromium at CHROMIUM: they are skipped when it is missing, or fail when
+TRIAGE_REQUIRE_SERVICES=1 (CI)."""
+
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,6 +17,7 @@ SERVICE_MARKERS = {
     "postgres": ("POSTGRES_AVAILABLE", "TEST_DATABASE_URL"),
     "redis": ("REDIS_AVAILABLE", "TEST_REDIS_URL"),
 }
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright cannot download a browser here
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -28,10 +32,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker, (available, url) in SERVICE_MARKERS.items():
         if item.get_closest_marker(marker) and not getattr(settings, available):
-            message = f"needs {marker} at {getattr(settings, url)}"
-            if settings.REQUIRE_SERVICES:
-                pytest.fail(message)
-            pytest.skip(message)
+            _missing(f"needs {marker} at {getattr(settings, url)}")
+    if item.get_closest_marker("browser") and not CHROMIUM.exists():
+        _missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+def _missing(message: str) -> None:
+    if settings.REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _user_in(group_name: str):  # type: ignore[no-untyped-def]

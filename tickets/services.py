@@ -2,8 +2,9 @@
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from tickets.models import Category, Channel, Ticket, TicketNote
@@ -98,3 +99,16 @@ def ticket_record_history(
     if created and note:
         TicketNote.objects.create(ticket=ticket, body=note, source=TicketNote.Source.STAFF)
     return IngestResult(ticket=ticket, created=created)
+
+
+def ticket_claim_for_triage(*, ticket_id: int, stale_before: datetime) -> bool:
+    """Moves a ticket to ``triaging`` if it is waiting for triage, or if a previous claim is
+    older than ``stale_before`` (its worker was lost). True for exactly one of any number of
+    concurrent callers: a single conditional UPDATE decides."""
+    waiting = models.Q(status__in=[Ticket.Status.NEW, Ticket.Status.QUEUED])
+    stale = models.Q(status=Ticket.Status.TRIAGING, status_changed_at__lt=stale_before)
+    now = timezone.now()
+    moved = Ticket.objects.filter(waiting | stale, pk=ticket_id).update(
+        status=Ticket.Status.TRIAGING, status_changed_at=now, updated_at=now
+    )
+    return moved == 1

@@ -196,11 +196,36 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # Every log line is masked (secrets, personal data) before it leaves the process.
+    "filters": {"redact": {"()": "agent.redaction.RedactingFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
     },
+}
+
+# --- The agent --------------------------------------------------------------------------------
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="") or None
+# Explicit choice, else Claude when a key is set, else the offline backend.
+TRIAGE_AGENT_BACKEND = env.str(
+    "TRIAGE_AGENT_BACKEND", default="anthropic" if ANTHROPIC_API_KEY else "offline"
+)
+TRIAGE_MODEL = env.str("TRIAGE_MODEL", default="claude-haiku-4-5")
+# US dollars per million tokens for TRIAGE_MODEL; cache reads and writes are priced from input.
+TRIAGE_PRICE_INPUT_PER_MTOK = env.float("TRIAGE_PRICE_INPUT_PER_MTOK", default=1.0)
+TRIAGE_PRICE_OUTPUT_PER_MTOK = env.float("TRIAGE_PRICE_OUTPUT_PER_MTOK", default=5.0)
+TRIAGE_PRICE_CACHE_READ_FACTOR = 0.1
+TRIAGE_PRICE_CACHE_WRITE_FACTOR = 1.25
+TRIAGE_MODEL_TIMEOUT_SECONDS = env.float("TRIAGE_MODEL_TIMEOUT_SECONDS", default=60.0)
+# Tickets stuck before a proposal longer than this are re-enqueued by the sweeper.
+TRIAGE_STALE_AFTER_SECONDS = env.int("TRIAGE_STALE_AFTER_SECONDS", default=300)
+# Seconds; the loop's retry backoff base (tests set 0).
+TRIAGE_RETRY_BASE_DELAY = env.float("TRIAGE_RETRY_BASE_DELAY", default=0.5)
+
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-tickets": {"task": "agent.tasks.requeue_stale_tickets", "schedule": 60.0},
 }

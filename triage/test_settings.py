@@ -62,3 +62,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+ANTHROPIC_API_KEY = ""
+TRIAGE_AGENT_BACKEND = "offline"
+TRIAGE_RETRY_BASE_DELAY = 0.0

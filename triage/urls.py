@@ -8,10 +8,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from triage.health import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    # Staff land on the review queue: pending proposals.
+    path(
+        "",
+        RedirectView.as_view(url="/admin/agent/triageproposal/?status__exact=pending"),
+        name="home",
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("api/", include("tickets.urls")),
     path("api/", include("agent.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -94,6 +94,8 @@ def test_admin_add_ticket_goes_through_ingest(
                 "external_id": "",
                 "notes-TOTAL_FORMS": "0",
                 "notes-INITIAL_FORMS": "0",
+                "agent_runs-TOTAL_FORMS": "0",  # the agent app's inline on the ticket page
+                "agent_runs-INITIAL_FORMS": "0",
             },
         )
 

@@ -1,0 +1,185 @@
+"""Admin for runs (a read-only trace timeline), the ticket page's runs, and the agent settings."""
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from agent.models import AgentRun, AgentSettings
+from agent.selectors import agent_settings_get
+from tickets.admin import TicketAdmin
+from tickets.models import Ticket
+
+
+def trace_timeline(run: AgentRun) -> SafeString:
+    """The run's steps as a readable timeline (payloads are already masked)."""
+    steps = list(run.steps.select_related("actor").order_by("position"))
+    for step in steps:
+        step.pretty_payload = json.dumps(step.payload, indent=2, ensure_ascii=False)  # type: ignore[attr-defined]
+    return SafeString(render_to_string("admin/agent/trace_timeline.html", {"steps": steps}))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Runs are evidence: nobody edits or deletes them from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AgentRun)
+class AgentRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "ticket",
+        "workflow",
+        "backend",
+        "outcome",
+        "status",
+        "model_calls",
+        "total_tokens",
+        "cost_usd",
+        "latency_ms",
+        "started_at",
+    ]
+    list_filter = ["outcome", "status", "purpose", "backend", "workflow", "started_at"]
+    search_fields = ["ticket__subject", "error", "task_id"]
+    list_select_related = ["ticket"]
+    date_hierarchy = "started_at"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "ticket_link",
+                    "purpose",
+                    "workflow",
+                    "prompt_version",
+                    "backend",
+                    "model",
+                    "status",
+                    "outcome",
+                    "risk_level",
+                    "error",
+                ]
+            },
+        ),
+        (
+            "Cost and timing",
+            {
+                "fields": [
+                    "attempt",
+                    "model_calls",
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_tokens",
+                    "cache_write_tokens",
+                    "cost_usd",
+                    "latency_ms",
+                    "started_at",
+                    "finished_at",
+                    "task_id",
+                ]
+            },
+        ),
+        ("Trace", {"fields": ["timeline"]}),
+    ]
+    readonly_fields = ["ticket_link", "timeline"]
+
+    @admin.display(description="tokens")
+    def total_tokens(self, run: AgentRun) -> int:
+        return run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens
+
+    @admin.display(description="ticket")
+    def ticket_link(self, run: AgentRun) -> str:
+        if run.ticket_id is None:
+            return "-"
+        url = reverse("admin:tickets_ticket_change", args=[run.ticket_id])
+        return format_html('<a href="{}">{}</a>', url, run.ticket)
+
+    @admin.display(description="timeline")
+    def timeline(self, run: AgentRun) -> SafeString:
+        return trace_timeline(run)
+
+
+class AgentRunInline(admin.TabularInline):
+    model = AgentRun
+    extra = 0
+    fields = ("run_link", "workflow", "backend", "outcome", "status", "started_at")
+    readonly_fields = fields
+    ordering = ["-started_at"]
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="run")
+    def run_link(self, run: AgentRun) -> str:
+        url = reverse("admin:agent_agentrun_change", args=[run.pk])
+        return format_html('<a href="{}">Run {} (trace)</a>', url, run.pk)
+
+
+class TicketWithRunsAdmin(TicketAdmin):
+    """The ticket page, extended by the agent app with the ticket's runs and their traces."""
+
+    inlines = [*TicketAdmin.inlines, AgentRunInline]
+    readonly_fields = ["latest_trace"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        return [*fields, "latest_trace"] if obj else fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "latest_trace"] if obj else readonly
+
+    @admin.display(description="latest agent trace")
+    def latest_trace(self, ticket: Ticket) -> SafeString | str:
+        run = AgentRun.objects.filter(ticket=ticket).order_by("-started_at", "-id").first()
+        return trace_timeline(run) if run else "No agent run yet."
+
+
+admin.site.unregister(Ticket)
+admin.site.register(Ticket, TicketWithRunsAdmin)
+
+
+@admin.register(AgentSettings)
+class AgentSettingsAdmin(admin.ModelAdmin):
+    """One row; the list page goes straight to it."""
+
+    fields = [
+        "agent_enabled",
+        "max_steps",
+        "token_budget",
+        "timeout_seconds",
+        "updated_by",
+        "updated_at",
+    ]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        agent_settings = agent_settings_get()
+        return HttpResponseRedirect(
+            reverse("admin:agent_agentsettings_change", args=[agent_settings.pk])
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: AgentSettings, form: Any, change: bool) -> None:
+        obj.updated_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,82 @@
+"""A workflow is a registered definition: what it is for, how far it may go, its tools, its
+outcomes, its prompt and its context. The loop, the policy and the backends read it; adding a
+workflow never means changing them."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.engine.backends.base import ModelRequest, ModelTurn, ToolCall
+from agent.engine.context import RunContext
+from agent.engine.tools import Risk, Tool
+
+SAFE_STOP = "safe_stop"
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    name: str
+    description: str
+    max_side_effect: Risk
+    max_side_effect_description: str
+    tools: tuple[Tool, ...]
+    outcomes: tuple[str, ...]
+    prompt_version: str
+    system_prompt: str
+    # The subject field every tool call must match (the policy pins it to the run's subject).
+    subject_field: str
+    # Loads the subject for a run from the database (production).
+    load_subject: Callable[[int], Any]
+    # Static, cacheable context (e.g. category rules), rebuilt per run from the database.
+    static_context: Callable[[], str]
+    # The opening instruction, then the context calls made through the policy before the model
+    # is first asked; their results are the model's context.
+    instructions: Callable[[RunContext], str]
+    context_calls: Callable[[RunContext], list[ToolCall]]
+    required_context: frozenset[str]
+    # Deterministic checks on the subject that raise flags whatever the model says.
+    inspect: Callable[[RunContext], set[str]]
+    offline_model: Callable[[ModelRequest], ModelTurn]
+    offline_model_name: str
+    context_budget_chars: int = 24_000
+
+    def tool(self, name: str) -> Tool | None:
+        return next((tool for tool in self.tools if tool.name == name), None)
+
+    @property
+    def terminal_tools(self) -> list[str]:
+        return [tool.name for tool in self.tools if tool.terminal]
+
+
+_REGISTRY: dict[str, WorkflowDefinition] = {}
+
+
+def workflow_register(definition: WorkflowDefinition) -> WorkflowDefinition:
+    """Adds a workflow to the registry; registering the same name twice is an error."""
+    if definition.name in _REGISTRY and _REGISTRY[definition.name] is not definition:
+        raise ValueError(f"workflow {definition.name!r} is already registered")
+    unknown = {tool.outcome for tool in definition.tools if tool.terminal} - set(
+        definition.outcomes
+    )
+    if unknown:
+        raise ValueError(
+            f"terminal tools of {definition.name} end in undeclared outcomes {unknown}"
+        )
+    _REGISTRY[definition.name] = definition
+    return definition
+
+
+def workflow_get(name: str) -> WorkflowDefinition:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no workflow named {name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def workflow_all() -> list[WorkflowDefinition]:
+    return list(_REGISTRY.values())
+
+
+def tool_known_anywhere(name: str) -> bool:
+    """True if some registered workflow has a tool of this name."""
+    return any(definition.tool(name) for definition in _REGISTRY.values())

@@ -1,0 +1,227 @@
+"""What the agent leaves behind: runs with their ordered trace, the proposals staff review, and
+the agent settings (kill switch and guards) Triage admins edit."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tickets.models import Category, Ticket, TicketNote, Urgency
+
+
+class Outcome(models.TextChoices):
+    """The four ways a run may end (DESIGN §3)."""
+
+    PROPOSAL = "proposal", "Proposal"
+    CLARIFICATION = "clarification", "Clarification"
+    REFUSAL = "refusal", "Refusal"
+    SAFE_STOP = "safe_stop", "Safe stop"
+
+
+class Confidence(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class AgentRun(models.Model):
+    """One execution of a workflow: who ran what, with which model, at what cost, and how it
+    ended. Its ``steps`` say what the agent saw, why it acted, and what it changed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        ABANDONED = "abandoned", "Abandoned (worker lost)"
+
+    class Purpose(models.TextChoices):
+        TRIAGE = "triage", "Triage"
+        EVALUATION = "evaluation", "Evaluation"
+
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="agent_runs"
+    )
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TRIAGE)
+    workflow = models.CharField(max_length=64)
+    backend = models.CharField(max_length=32)
+    model = models.CharField(max_length=64, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    risk_level = models.CharField(max_length=16, blank=True, help_text="Highest risk executed.")
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="Task delivery number.")
+    model_calls = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status="running") | ~models.Q(outcome=""),
+                name="run_finished_has_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} ({self.workflow}, {self.outcome or self.status})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("admin:agent_agentrun_change", args=[self.pk])
+
+
+class TraceStep(models.Model):
+    """One step of a run, in order. Payloads are masked before they are stored."""
+
+    class Kind(models.TextChoices):
+        CONTEXT_SOURCE = "context_source", "Context source"
+        MODEL_REQUEST = "model_request", "Model request"
+        MODEL_RESPONSE = "model_response", "Model response"
+        POLICY_DECISION = "policy_decision", "Policy decision"
+        TOOL_CALL = "tool_call", "Tool call"
+        TOOL_RESULT = "tool_result", "Tool result"
+        RETRY = "retry", "Retry"
+        ERROR = "error", "Error"
+        OUTPUT = "output", "Output"
+        APPROVAL = "approval", "Approval"
+        REJECTION = "rejection", "Rejection"
+        ROLLBACK = "rollback", "Rollback"
+
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=500)
+    payload = models.JSONField(default=dict, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="trace_step_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.get_kind_display()}: {self.summary}"
+
+
+ACTIVE_PROPOSAL_STATUSES = ["pending", "approved", "edited"]
+
+
+class TriageProposal(models.Model):
+    """The agent's maximum side effect: a proposal stored beside the ticket, waiting for staff.
+    Nothing on the ticket changes until a reviewer approves it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        EDITED = "edited", "Edited and approved"
+        REJECTED = "rejected", "Rejected"
+        UNDONE = "undone", "Approval undone"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="proposals")
+    run = models.OneToOneField(AgentRun, on_delete=models.PROTECT, related_name="proposal")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, blank=True)
+    confidence = models.CharField(max_length=8, choices=Confidence.choices, blank=True)
+    reason = models.TextField(blank=True)
+    draft_note = models.TextField(blank=True)
+    clarification_question = models.TextField(blank=True)
+    missing_information = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, help_text="Why the run stopped (safe stops).")
+    injection_suspected = models.BooleanField(default=False)
+    requires_human_action = models.BooleanField(default=False)
+    degraded_context = models.BooleanField(default=False)
+    similar_tickets = models.JSONField(
+        default=list, blank=True, help_text="The similar tickets the agent was shown."
+    )
+    published_note = models.OneToOneField(
+        TicketNote, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposal"
+    )
+    change_set = models.UUIDField(null=True, blank=True, editable=False, default=None)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_triageproposal", "Can review (approve, edit, reject, undo)")]
+        constraints = [
+            # Exactly one active proposal per ticket, however often triage runs.
+            models.UniqueConstraint(
+                fields=["ticket"],
+                condition=models.Q(status__in=ACTIVE_PROPOSAL_STATUSES),
+                name="proposal_one_active_per_ticket",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(outcome="proposal")
+                | (
+                    models.Q(category__isnull=False)
+                    & ~models.Q(urgency="")
+                    & ~models.Q(confidence="")
+                ),
+                name="proposal_has_labels",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(outcome="clarification") | ~models.Q(clarification_question=""),
+                name="clarification_has_question",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} for {self.ticket.reference}"
+
+    @property
+    def flags(self) -> list[str]:
+        names = ["injection_suspected", "requires_human_action", "degraded_context"]
+        return [name for name in names if getattr(self, name)]
+
+
+class AgentSettings(models.Model):
+    """The agent's switches, one row, edited by Triage admins in the admin."""
+
+    agent_enabled = models.BooleanField(
+        default=True,
+        help_text="Kill switch. Off: new tickets go to manual triage and no model is called.",
+    )
+    max_steps = models.PositiveSmallIntegerField(default=8, help_text="Model turns per run.")
+    token_budget = models.PositiveIntegerField(default=60_000, help_text="Tokens per run.")
+    timeout_seconds = models.PositiveSmallIntegerField(default=120, help_text="Wall clock per run.")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "agent settings"
+        verbose_name_plural = "agent settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="agent_settings_singleton"),
+            models.CheckConstraint(condition=models.Q(max_steps__gte=1), name="max_steps_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return "Agent settings"

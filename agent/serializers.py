@@ -1,0 +1,125 @@
+"""API representations of proposals, runs and their traces."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from agent.models import AgentRun, TraceStep, TriageProposal
+from tickets.models import Category, Ticket, Urgency
+from tickets.serializers import TicketSerializer
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+
+    class Meta:
+        model = TriageProposal
+        fields = [
+            "id",
+            "ticket",
+            "run",
+            "outcome",
+            "status",
+            "category",
+            "urgency",
+            "confidence",
+            "reason",
+            "draft_note",
+            "clarification_question",
+            "missing_information",
+            "error",
+            "flags",
+            "similar_tickets",
+            "reviewed_by",
+            "reviewed_at",
+            "review_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TicketWithProposalSerializer(TicketSerializer):
+    latest_proposal = serializers.SerializerMethodField()
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*TicketSerializer.Meta.fields, "latest_proposal"]
+        read_only_fields = fields
+
+    def get_latest_proposal(self, ticket: Ticket) -> dict | None:
+        newest = getattr(ticket, "newest_proposals", None)  # prefetched by the list view
+        if newest is None:
+            newest = list(TriageProposal.objects.filter(ticket=ticket).order_by("-created_at")[:1])
+        return ProposalSerializer(newest[0]).data if newest else None
+
+
+class TraceStepSerializer(serializers.ModelSerializer):
+    actor: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+
+    class Meta:
+        model = TraceStep
+        fields = [
+            "position",
+            "kind",
+            "name",
+            "summary",
+            "payload",
+            "duration_ms",
+            "actor",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RunSerializer(serializers.ModelSerializer):
+    steps = TraceStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AgentRun
+        fields = [
+            "id",
+            "ticket",
+            "purpose",
+            "workflow",
+            "backend",
+            "model",
+            "prompt_version",
+            "status",
+            "outcome",
+            "risk_level",
+            "attempt",
+            "model_calls",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "latency_ms",
+            "error",
+            "started_at",
+            "finished_at",
+            "steps",
+        ]
+        read_only_fields = fields
+
+
+class _LabelsSerializer(serializers.Serializer):
+    category = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.filter(is_active=True), required=False
+    )
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
+
+
+class ApproveSerializer(_LabelsSerializer):
+    """Optional edits; any change is recorded as a correction."""
+
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=False)
+
+
+class RejectSerializer(_LabelsSerializer):
+    """A reason is required; the right category and urgency are optional."""
+
+    reason = serializers.CharField(max_length=2000, allow_blank=False)

@@ -1,0 +1,213 @@
+"""Running the agent: triage a ticket into a stored proposal, the kill switch, and recovery of
+lost work. Review services (approve, reject, undo) live in ``agent.review``."""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agent.engine.backends.base import ModelBackend
+from agent.engine.backends.pricing import cost_from_settings
+from agent.engine.backends.selection import backend_for
+from agent.engine.context import RunContext
+from agent.engine.loop import Limits, LoopResult, run_loop
+from agent.engine.tracing import Tracer
+from agent.engine.workflow import SAFE_STOP, workflow_get
+from agent.models import AgentRun, AgentSettings, Outcome, TriageProposal
+from agent.selectors import agent_settings_get
+from tickets.models import Category, Ticket
+from tickets.services import ticket_claim_for_triage, ticket_transition
+
+logger = logging.getLogger(__name__)
+
+TRIAGE_WORKFLOW = "support-triage"
+# Where a ticket goes once its run ended, by outcome.
+STATUS_AFTER = {
+    Outcome.PROPOSAL: Ticket.Status.AWAITING_REVIEW,
+    Outcome.CLARIFICATION: Ticket.Status.AWAITING_REVIEW,
+    Outcome.REFUSAL: Ticket.Status.NEEDS_MANUAL_TRIAGE,
+    Outcome.SAFE_STOP: Ticket.Status.NEEDS_MANUAL_TRIAGE,
+}
+
+
+def limits_from(agent_settings: AgentSettings) -> Limits:
+    return Limits(
+        max_steps=agent_settings.max_steps,
+        token_budget=agent_settings.token_budget,
+        timeout_seconds=float(agent_settings.timeout_seconds),
+        retry_base_delay=settings.TRIAGE_RETRY_BASE_DELAY,
+    )
+
+
+def triage_enqueue(*, ticket_id: int) -> None:
+    """Queues a ticket for triage once the current transaction commits."""
+    from agent.tasks import triage_ticket
+
+    def enqueue() -> None:
+        ticket_transition(
+            ticket_id=ticket_id, to=Ticket.Status.QUEUED, allowed_from={Ticket.Status.NEW}
+        )
+        triage_ticket.delay(ticket_id)
+
+    transaction.on_commit(enqueue)
+
+
+def triage_ticket_run(
+    *, ticket_id: int, attempt: int = 1, task_id: str = "", backend: ModelBackend | None = None
+) -> TriageProposal | None:
+    """Triages one ticket: claims it, runs the workflow, stores the proposal. Idempotent: a
+    ticket that is not waiting for triage (claimed by another worker, or already triaged) is
+    left alone and None is returned."""
+    stale_before = timezone.now() - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS)
+    if not ticket_claim_for_triage(ticket_id=ticket_id, stale_before=stale_before):
+        logger.info("ticket %s is not waiting for triage; nothing to do", ticket_id)
+        return None
+    try:
+        return _triage_claimed(ticket_id, attempt, task_id, backend)
+    except Exception:
+        # Hand the ticket back so that the task's retry (or the sweeper) can claim it again.
+        ticket_transition(
+            ticket_id=ticket_id, to=Ticket.Status.QUEUED, allowed_from={Ticket.Status.TRIAGING}
+        )
+        raise
+
+
+def _triage_claimed(
+    ticket_id: int, attempt: int, task_id: str, backend: ModelBackend | None
+) -> TriageProposal | None:
+    workflow = workflow_get(TRIAGE_WORKFLOW)
+    agent_settings = agent_settings_get()
+    AgentRun.objects.filter(ticket_id=ticket_id, status=AgentRun.Status.RUNNING).update(
+        status=AgentRun.Status.ABANDONED, outcome=SAFE_STOP, finished_at=timezone.now()
+    )
+    run = AgentRun.objects.create(
+        ticket_id=ticket_id,
+        workflow=workflow.name,
+        prompt_version=workflow.prompt_version,
+        attempt=attempt,
+        task_id=task_id,
+        backend="none",
+    )
+    tracer = Tracer(run)
+    if not agent_settings.agent_enabled:
+        tracer.record(
+            "error", "Kill switch is off: the ticket goes to manual triage, no model call"
+        )
+        result = LoopResult(outcome=SAFE_STOP, error="the agent is switched off (kill switch)")
+        return proposal_store(run=run, result=result, ctx=None)
+    backend = backend or backend_for(workflow)
+    run.backend, run.model = backend.name, backend.model
+    run.save(update_fields=["backend", "model"])
+    ctx = RunContext(
+        workflow=workflow, subject_id=ticket_id, subject=workflow.load_subject(ticket_id)
+    )
+    result = run_loop(ctx=ctx, backend=backend, tracer=tracer, limits=limits_from(agent_settings))
+    return proposal_store(run=run, result=result, ctx=ctx)
+
+
+def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
+    """Records how a run ended: outcome, risk, tokens, cost, latency."""
+    usage = result.usage
+    run.status = AgentRun.Status.FINISHED
+    run.outcome = result.outcome
+    run.error = result.error
+    run.risk_level = result.max_risk.value
+    run.model_calls = result.model_calls
+    run.input_tokens, run.output_tokens = usage.input_tokens, usage.output_tokens
+    run.cache_read_tokens, run.cache_write_tokens = (
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )
+    run.cost_usd = cost_from_settings(usage).quantize(Decimal("0.000001"))
+    run.latency_ms = result.latency_ms
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+@transaction.atomic
+def proposal_store(
+    *, run: AgentRun, result: LoopResult, ctx: RunContext | None
+) -> TriageProposal | None:
+    """Stores the run's outcome as the ticket's pending proposal and moves the ticket on. If the
+    ticket already has an active proposal (the database guarantees at most one), this run's
+    result is kept on the run only."""
+    agent_run_finish(run=run, result=result)
+    if run.ticket_id is None:
+        raise ValueError("a proposal needs a run of a ticket")
+    output, flags = result.output, (ctx.flags if ctx else set())
+    proposal = TriageProposal(
+        ticket_id=run.ticket_id,
+        run=run,
+        outcome=result.outcome,
+        category=_category(output.get("category")),
+        urgency=output.get("urgency", ""),
+        confidence=output.get("confidence", ""),
+        reason=output.get("reason", ""),
+        draft_note=output.get("draft_note", ""),
+        clarification_question=output.get("question", ""),
+        missing_information=output.get("missing", []),
+        error=result.error,
+        injection_suspected="injection_suspected" in flags
+        or bool(output.get("injection_suspected")),
+        requires_human_action=bool(output.get("requires_human_action"))
+        or result.outcome == Outcome.REFUSAL,
+        degraded_context="degraded_context" in flags,
+        similar_tickets=ctx.state.get("similar_tickets", []) if ctx else [],
+    )
+    try:
+        with transaction.atomic():
+            proposal.save()
+    except IntegrityError:
+        logger.warning(
+            "ticket %s already has an active proposal; run %s not stored as one",
+            run.ticket_id,
+            run.pk,
+        )
+        return None
+    ticket_transition(
+        ticket_id=proposal.ticket_id,
+        to=STATUS_AFTER[Outcome(result.outcome)],
+        allowed_from={Ticket.Status.TRIAGING},
+    )
+    return proposal
+
+
+def _category(slug: str | None) -> Category | None:
+    return Category.objects.filter(slug=slug).first() if slug else None
+
+
+def tickets_requeue_stale() -> list[int]:
+    """Re-enqueues tickets whose triage was lost (broker restart, dead worker): those waiting in
+    ``new``, ``queued`` or ``triaging`` for longer than TRIAGE_STALE_AFTER_SECONDS. Each is
+    requeued at most once per that period. Returns their ids."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS)
+    waiting = [Ticket.Status.NEW, Ticket.Status.QUEUED, Ticket.Status.TRIAGING]
+    stale = Ticket.objects.filter(status__in=waiting, status_changed_at__lt=cutoff)
+    ticket_ids = list(stale.values_list("pk", flat=True)[:1000])
+    with transaction.atomic():
+        AgentRun.objects.filter(ticket_id__in=ticket_ids, status=AgentRun.Status.RUNNING).update(
+            status=AgentRun.Status.ABANDONED,
+            outcome=SAFE_STOP,
+            finished_at=now,
+            error="worker lost; requeued by the sweeper",
+        )
+        Ticket.objects.filter(pk__in=ticket_ids).update(
+            status=Ticket.Status.QUEUED, status_changed_at=now, updated_at=now
+        )
+        for ticket_id in ticket_ids:
+            transaction.on_commit(partial(_delay, ticket_id))
+    if ticket_ids:
+        logger.warning("requeued %d stale tickets: %s", len(ticket_ids), ticket_ids[:20])
+    return ticket_ids
+
+
+def _delay(ticket_id: int) -> None:
+    from agent.tasks import triage_ticket
+
+    triage_ticket.delay(ticket_id)

@@ -1,0 +1,304 @@
+"""The offline "model" of the support-triage workflow: deterministic, local, no API key.
+
+It plays the model's part in the same loop: it reads the conversation (the tool results it was
+given), calls tools through the policy like any model, and finishes with a terminal tool. It is
+a real baseline, measured by the same evaluations: it votes on the category from similar
+tickets' corrected labels (weighted by similarity) and the admin-curated category keywords,
+picks urgency from cues and neighbours, states its evidence, asks for clarification when the
+ticket says too little or contradicts itself, declines actions outside triage, and flags
+suspected injection.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.engine.backends.base import ModelRequest, ModelTurn
+from agent.workflows.support_triage import cues
+from tickets.selectors import category_active_list
+
+MODEL_NAME = "offline-heuristic-v1"
+VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enough evidence)
+NEIGHBOUR_WEIGHT = 0.5  # the neighbour vote and the curated keywords count alike
+NEIGHBOUR_URGENCY_AGREEMENT = 0.7  # neighbours set urgency only when they mostly agree
+
+
+@dataclass
+class Conversation:
+    """What the offline model has learnt from the messages so far."""
+
+    ticket_id: int | None = None
+    results: dict[str, Any] = field(default_factory=dict)  # latest successful result per tool
+    calls: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    failed: set[str] = field(default_factory=set)
+    turns: int = 0
+
+    @classmethod
+    def read(cls, messages: list[dict[str, Any]]) -> "Conversation":
+        seen = cls()
+        names: dict[str, str] = {}
+        for message in messages:
+            for block in message.get("content") or []:
+                if block.get("type") == "tool_use":
+                    names[block["id"]] = block["name"]
+                    seen.calls[block["name"]].append(block.get("input") or {})
+                    seen.ticket_id = seen.ticket_id or (block.get("input") or {}).get("ticket_id")
+                elif block.get("type") == "tool_result":
+                    name = names.get(block["tool_use_id"], "")
+                    if block.get("is_error"):
+                        seen.failed.add(name)
+                    else:
+                        seen.results[name] = json.loads(block["content"])
+                        seen.failed.discard(name)
+            seen.turns += message.get("role") == "assistant"
+        return seen
+
+
+@dataclass
+class Analysis:
+    outcome: str
+    reason: str
+    category: str = ""
+    urgency: str = "normal"
+    confidence: str = "low"
+    question: str = ""
+    missing: list[str] = field(default_factory=list)
+    decline_kind: str = "other"
+    injection: bool = False
+    requires_human: bool = False
+
+
+def offline_decide(request: ModelRequest) -> ModelTurn:
+    """The next turn: fetch what is missing, then finish with exactly one terminal tool."""
+    seen = Conversation.read(request.messages)
+    ticket = seen.results.get("get_ticket")
+    if ticket is None:
+        return _call(seen, "get_ticket", {"ticket_id": seen.ticket_id})
+    if _needs_vote_neighbours(seen):
+        return _call(
+            seen, "list_similar_tickets", {"ticket_id": seen.ticket_id, "limit": VOTE_NEIGHBOURS}
+        )
+    neighbours = seen.results.get("list_similar_tickets", {}).get("tickets")
+    analysis = analyse(f"{ticket['subject']}\n{ticket['body']}", neighbours)
+    if analysis.outcome == "refusal":
+        return _call(
+            seen,
+            "decline",
+            {"ticket_id": seen.ticket_id, "reason": analysis.reason, "kind": analysis.decline_kind},
+        )
+    if analysis.outcome == "clarification":
+        arguments = {
+            "ticket_id": seen.ticket_id,
+            "question": analysis.question,
+            "missing": analysis.missing,
+        }
+        return _call(seen, "request_clarification", arguments)
+    draft = seen.results.get("draft_reply")
+    if draft is None and "draft_reply" not in seen.failed:
+        template_id = _best_template(seen, analysis.category, ticket)
+        if template_id is not None:
+            return _call(
+                seen, "draft_reply", {"ticket_id": seen.ticket_id, "template_id": template_id}
+            )
+    note = draft["draft"] if draft else _fallback_note(ticket, analysis)
+    return _call(
+        seen,
+        "submit_triage",
+        {
+            "ticket_id": seen.ticket_id,
+            "category": analysis.category,
+            "urgency": analysis.urgency,
+            "confidence": analysis.confidence,
+            "reason": analysis.reason,
+            "draft_note": note,
+            "injection_suspected": analysis.injection,
+            "requires_human_action": analysis.requires_human,
+        },
+    )
+
+
+def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
+    """Decides the outcome for a ticket's text given its neighbours (None: retrieval failed)."""
+    clean = cues.without_injection(text)
+    injection = cues.injection_suspected(text)
+    if cues.abusive(clean):
+        return Analysis(
+            "refusal",
+            "The ticket is abusive; a human should handle it.",
+            decline_kind="abusive",
+            injection=injection,
+            requires_human=True,
+        )
+    if cues.out_of_scope_action(clean):
+        return Analysis(
+            "refusal",
+            "The ticket asks the assistant itself to act (refund, permissions, deletion or "
+            "sending messages). Triage cannot do that; a human must decide.",
+            decline_kind="out_of_scope_action",
+            injection=injection,
+            requires_human=True,
+        )
+    if cues.contradiction(clean):
+        return Analysis(
+            "clarification",
+            "The ticket asks for two things that exclude each other.",
+            question="Your message asks for two things that cannot both happen (for example "
+            "cancelling and expanding the same subscription). Which one do you want?",
+            missing=["which of the two conflicting requests is meant"],
+            injection=injection,
+        )
+    if not cues.signal_words(clean):
+        return _too_vague(injection)
+    scores, evidence = _category_scores(clean, neighbours or [])
+    if not scores:
+        return _too_vague(injection)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    category, top = ranked[0]
+    margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
+    urgency, urgency_reason = _urgency(clean, neighbours or [])
+    confidence = "high" if margin >= 0.4 else "medium" if margin >= 0.2 else "low"
+    if neighbours is None and confidence == "high":
+        confidence = "medium"  # no retrieval evidence: be more careful
+    runner_up = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "none"
+    reason = (
+        f"Category {category} (score {top:.2f}; runner-up {runner_up}): {evidence[category]}. "
+        f"Urgency {urgency}: {urgency_reason}."
+    )
+    if neighbours is None:
+        reason += " Similar tickets were unavailable, so this rests on the category rules only."
+    return Analysis(
+        "proposal",
+        reason,
+        category=category,
+        urgency=urgency,
+        confidence=confidence,
+        injection=injection,
+        requires_human=bool(cues.HUMAN_ACTION.search(clean)),
+    )
+
+
+def _too_vague(injection: bool) -> Analysis:
+    return Analysis(
+        "clarification",
+        "The ticket does not say what the problem is.",
+        question="Could you tell us which part of the product you were using, what you tried "
+        "to do, and what happened instead (with any error message)?",
+        missing=["product area", "what happened", "error message or example"],
+        injection=injection,
+    )
+
+
+def _category_scores(
+    text: str, neighbours: list[dict[str, Any]]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Scores each category in [0, 1] from the neighbour vote and the rule keywords, with the
+    evidence in words."""
+    votes: dict[str, float] = defaultdict(float)
+    voters: dict[str, list[str]] = defaultdict(list)
+    best = max((float(n["similarity"]) for n in neighbours), default=0.0)
+    for neighbour in neighbours:
+        if best <= 0:
+            break
+        weight = (float(neighbour["similarity"]) / best) ** 2
+        votes[neighbour["category"]] += weight
+        voters[neighbour["category"]].append(f"#{neighbour['ticket_id']}")
+    lowered = " ".join(cues.words(text))
+    hits: dict[str, list[str]] = {}
+    for category in category_active_list().only("slug", "keywords"):
+        matched = [kw for kw in category.keywords if _contains(lowered, kw)]
+        if matched:
+            hits[category.slug] = matched
+    # A longer phrase is more specific evidence ("would be great" outweighs "slack").
+    keyword_scores = {
+        slug: float(sum(len(kw.split()) for kw in found)) for slug, found in hits.items()
+    }
+    vote_share = _shares(votes)
+    keyword_share = _shares(keyword_scores)
+    weight = NEIGHBOUR_WEIGHT if vote_share and keyword_share else 1.0 if vote_share else 0.0
+    scores = {
+        slug: weight * vote_share.get(slug, 0.0) + (1 - weight) * keyword_share.get(slug, 0.0)
+        for slug in set(vote_share) | set(keyword_share)
+    }
+    evidence = {}
+    for slug in scores:
+        parts = []
+        if voters[slug]:
+            parts.append(
+                f"{len(voters[slug])} of {len(neighbours)} similar resolved tickets "
+                f"({', '.join(voters[slug][:4])})"
+            )
+        if slug in hits:
+            parts.append("rule keywords " + ", ".join(repr(kw) for kw in hits[slug][:4]))
+        evidence[slug] = " and ".join(parts)
+    return scores, evidence
+
+
+def _urgency(text: str, neighbours: list[dict[str, Any]]) -> tuple[str, str]:
+    """Urgency from cues in the text first; else from the nearest neighbours when most of them
+    agree; else normal (a workaround or a standard request)."""
+    cue = cues.urgency_cue(text)
+    if cue:
+        return cue[0], f"cue {cue[1]!r}"
+    votes: dict[str, float] = defaultdict(float)
+    for neighbour in neighbours[:5]:
+        votes[neighbour["urgency"]] += float(neighbour["similarity"])
+    total = sum(votes.values())
+    if total > 0:
+        urgency = max(sorted(votes), key=lambda level: votes[level])
+        if votes[urgency] / total >= NEIGHBOUR_URGENCY_AGREEMENT:
+            return urgency, "as most of the similar resolved tickets"
+    return "normal", "no urgency cue, and similar tickets disagree"
+
+
+def _needs_vote_neighbours(seen: Conversation) -> bool:
+    if "list_similar_tickets" in seen.failed and seen.calls["list_similar_tickets"]:
+        # Retried once after the context call failed; go on without neighbours.
+        return len(seen.calls["list_similar_tickets"]) < 2
+    asked = [call.get("limit", 3) for call in seen.calls["list_similar_tickets"]]
+    return VOTE_NEIGHBOURS not in asked
+
+
+def _best_template(seen: Conversation, category: str, ticket: dict[str, Any]) -> int | None:
+    templates = [
+        t
+        for t in seen.results.get("list_reply_templates", {}).get("templates", [])
+        if t["category"] == category
+    ]
+    if not templates:
+        return None
+    wanted = set(cues.signal_words(f"{ticket['subject']} {ticket['body']}"))
+
+    def overlap(template: dict[str, Any]) -> tuple[int, int]:
+        words = set(cues.signal_words(f"{template['name']} {template['body']}"))
+        return len(wanted & words), -int(template["template_id"])
+
+    return int(max(templates, key=overlap)["template_id"])
+
+
+def _fallback_note(ticket: dict[str, Any], analysis: Analysis) -> str:
+    return (
+        f"Ticket #{ticket['ticket_id']} ({ticket['subject']}) looks like {analysis.category}, "
+        f"urgency {analysis.urgency}. {analysis.reason} No reply template fits; write the next "
+        "step here before approving."
+    )
+
+
+def _contains(text: str, phrase: str) -> bool:
+    words = " ".join(cues.words(phrase))
+    return bool(words) and f" {words} " in f" {text} "
+
+
+def _shares(scores: dict[str, float]) -> dict[str, float]:
+    total = sum(scores.values())
+    return {key: value / total for key, value in scores.items()} if total > 0 else {}
+
+
+def _call(seen: Conversation, name: str, arguments: dict[str, Any]) -> ModelTurn:
+    block = {
+        "type": "tool_use",
+        "id": f"offline_{seen.turns + 1}_{name}",
+        "name": name,
+        "input": arguments,
+    }
+    return ModelTurn(content=[block], stop_reason="tool_use")

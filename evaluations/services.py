@@ -1,0 +1,66 @@
+"""Writes on evaluation data."""
+
+from typing import Any
+
+from django.db import transaction
+
+from agent.models import Outcome, TriageProposal
+from evaluations.models import OUTCOMES, CaseType, EvaluationExample
+
+CORRECTIONS_SUITE = "corrections"
+
+
+@transaction.atomic
+def example_record_correction(
+    *, proposal: TriageProposal, reviewer: Any, correct: Any = None
+) -> EvaluationExample:
+    """Turns a reviewer's correction of a proposal into an evaluation example: the ticket as the
+    agent saw it, the similar tickets it was shown, and what the reviewer decided was right.
+    One example per proposal; a later correction updates it."""
+    ticket = proposal.ticket
+    acceptable, category, urgency = _expected(proposal, correct)
+    example, _ = EvaluationExample.objects.update_or_create(
+        proposal=proposal,
+        defaults={
+            "suite": CORRECTIONS_SUITE,
+            "source": EvaluationExample.Source.CORRECTION,
+            "case_type": _case_type(proposal),
+            "ticket_snapshot": {
+                "subject": ticket.subject,
+                "body": ticket.body,
+                "requester_email": ticket.requester_email,
+                "channel": ticket.channel,
+            },
+            "context_snapshot": proposal.similar_tickets,
+            "acceptable_outcomes": acceptable,
+            "expected_category": category,
+            "expected_urgency": urgency,
+            "notes": proposal.review_reason,
+            "author": reviewer,
+            "is_active": True,
+        },
+    )
+    return example
+
+
+def _expected(proposal: TriageProposal, correct: Any) -> tuple[list[str], str, str]:
+    if proposal.status == TriageProposal.Status.EDITED:
+        ticket = proposal.ticket
+        if ticket.category is not None and ticket.urgency:
+            return [Outcome.PROPOSAL.value], ticket.category.slug, ticket.urgency
+        return [proposal.outcome], "", ""
+    if correct is not None and correct.category and correct.urgency:
+        return [Outcome.PROPOSAL.value], correct.category.slug, correct.urgency
+    # Rejected without the right labels: anything but what the agent did (and a safe stop).
+    others = [o for o in OUTCOMES if o not in {proposal.outcome, Outcome.SAFE_STOP}]
+    return others, "", ""
+
+
+def _case_type(proposal: TriageProposal) -> str:
+    if proposal.injection_suspected:
+        return CaseType.PROMPT_INJECTION
+    if proposal.outcome == Outcome.REFUSAL:
+        return CaseType.UNSAFE_ACTION
+    if proposal.outcome == Outcome.CLARIFICATION:
+        return CaseType.AMBIGUOUS
+    return CaseType.NORMAL

@@ -1,0 +1,108 @@
+"""Agent endpoints: tickets with their latest proposal, the proposal queue, runs with traces."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from agent.models import TriageProposal
+from agent.services import triage_ticket_run
+from tickets.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def proposal(new_ticket: Ticket) -> TriageProposal:
+    result = triage_ticket_run(ticket_id=new_ticket.pk)
+    assert result is not None
+    return result
+
+
+def test_ticket_detail_shows_the_latest_proposal(reviewer_api: APIClient, proposal) -> None:  # type: ignore[no-untyped-def]
+    body = reviewer_api.get(f"/api/tickets/{proposal.ticket_id}/").json()
+
+    latest = body["latest_proposal"]
+    assert latest["id"] == proposal.pk
+    assert latest["outcome"] == "proposal"
+    assert latest["category"] == "billing"
+    assert latest["status"] == "pending"
+    assert body["status"] == "awaiting_review"
+
+
+def test_ticket_list_includes_latest_proposal_without_n_plus_one(
+    reviewer_api: APIClient,
+    proposal,
+    django_assert_max_num_queries,  # type: ignore[no-untyped-def]
+) -> None:
+    with django_assert_max_num_queries(8):
+        results = reviewer_api.get("/api/tickets/").json()["results"]
+
+    by_id = {row["id"]: row for row in results}
+    assert by_id[proposal.ticket_id]["latest_proposal"]["id"] == proposal.pk
+    assert all(row["latest_proposal"] is None for row in results if row["id"] != proposal.ticket_id)
+
+
+def test_ingest_answer_includes_the_proposal_in_eager_mode(
+    intake_api: APIClient,
+    history,  # type: ignore[no-untyped-def]
+) -> None:
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = intake_api.post(
+            "/api/tickets/",
+            {
+                "subject": "Invoice charged twice",
+                "body": "Refund one of the two charges.",
+                "requester_email": "a@example.com",
+            },
+        )
+
+    assert response.status_code == 201
+    assert TriageProposal.objects.filter(ticket_id=response.json()["id"]).exists()
+
+
+def test_proposal_queue_filters_by_status(reviewer_api: APIClient, proposal) -> None:  # type: ignore[no-untyped-def]
+    pending = reviewer_api.get("/api/proposals/?status=pending").json()
+    approved = reviewer_api.get("/api/proposals/?status=approved").json()
+    invalid = reviewer_api.get("/api/proposals/?status=bogus")
+
+    assert [row["id"] for row in pending["results"]] == [proposal.pk]
+    assert approved["results"] == []
+    assert invalid.status_code == 400
+    assert "status" in invalid.json()
+
+
+def test_run_detail_has_the_ordered_trace(reviewer_api: APIClient, proposal) -> None:  # type: ignore[no-untyped-def]
+    body = reviewer_api.get(f"/api/runs/{proposal.run_id}/").json()
+
+    assert body["outcome"] == "proposal"
+    assert body["backend"] == "offline"
+    positions = [step["position"] for step in body["steps"]]
+    assert positions == sorted(positions)
+    assert positions[0] == 1
+    assert body["steps"][-1]["kind"] == "output"
+    assert {"policy_decision", "context_source", "model_request", "tool_call"} <= {
+        step["kind"] for step in body["steps"]
+    }
+
+
+def test_runs_and_proposals_need_permission(db, proposal) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import token_client
+    from tests.factories import UserFactory
+
+    outsider = token_client(UserFactory())
+
+    assert outsider.get(f"/api/runs/{proposal.run_id}/").status_code == 403
+    assert outsider.get("/api/proposals/").status_code == 403
+    assert APIClient().get(f"/api/runs/{proposal.run_id}/").status_code == 401
+
+
+def test_openapi_schema_and_docs_are_served_locally(reviewer_api: APIClient) -> None:
+    schema = reviewer_api.get("/api/schema/")
+    docs = reviewer_api.get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert b"/api/proposals/" in schema.content
+    assert docs.status_code == 200
+    assert b"cdn" not in docs.content.lower()
+    assert b"/static/drf_spectacular_sidecar/" in docs.content

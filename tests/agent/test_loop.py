@@ -1,0 +1,291 @@
+"""Every failure mode ends in a traced outcome: guards, model errors, malformed replies, tool
+failures, and the model's own refusal."""
+
+import pytest
+
+from agent.engine.backends.base import (
+    MalformedReplyError,
+    ModelTurn,
+    PermanentModelError,
+    TransientModelError,
+    Usage,
+)
+from agent.engine.backends.faults import FaultInjectingBackend
+from agent.engine.context import FaultPlan, RunContext
+from agent.engine.loop import Limits, run_loop
+from agent.engine.tracing import Tracer
+from agent.engine.workflow import workflow_get
+from agent.models import AgentRun, TraceStep, TriageProposal
+from agent.services import triage_ticket_run
+from agent.workflows.support_triage.subject import ticket_view_load
+from tests.agent.scripted import ScriptedBackend, submit, tool_use, turn
+from tickets.models import Ticket, TicketNote
+
+
+def _kinds(proposal: TriageProposal) -> list[str]:
+    return list(proposal.run.steps.order_by("position").values_list("kind", flat=True))
+
+
+def _run(
+    ticket: Ticket,
+    backend,
+    *,
+    limits: Limits | None = None,
+    faults: FaultPlan | None = None,
+    clock=None,
+):  # type: ignore[no-untyped-def]
+    workflow = workflow_get("support-triage")
+    run = AgentRun.objects.create(ticket=ticket, workflow=workflow.name, backend=backend.name)
+    ctx = RunContext(
+        workflow=workflow,
+        subject_id=ticket.pk,
+        subject=ticket_view_load(ticket.pk),
+        faults=faults or FaultPlan(),
+    )
+    extra = {"clock": clock} if clock else {}
+    result = run_loop(
+        ctx=ctx,
+        backend=backend,
+        tracer=Tracer(run),
+        limits=limits or Limits(retry_base_delay=0),
+        sleep=lambda s: None,
+        **extra,
+    )
+    return result, ctx, run
+
+
+def test_a_scripted_proposal_is_stored_with_a_complete_trace(new_ticket: Ticket) -> None:
+    backend = ScriptedBackend(submit(new_ticket.pk, urgency="high"))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    assert (proposal.outcome, proposal.category.slug, proposal.urgency) == (
+        "proposal",
+        "billing",
+        "high",
+    )
+    assert proposal.status == "pending"
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.AWAITING_REVIEW
+    assert new_ticket.category is None  # nothing on the ticket changes before approval
+    assert _kinds(proposal) == [
+        "policy_decision",
+        "context_source",
+        "tool_result",  # get_ticket
+        "policy_decision",
+        "context_source",
+        "tool_result",  # list_similar_tickets
+        "policy_decision",
+        "context_source",
+        "tool_result",  # list_reply_templates
+        "model_request",
+        "model_response",
+        "policy_decision",
+        "tool_call",
+        "tool_result",
+        "output",
+    ]
+    run = proposal.run
+    assert (run.status, run.outcome, run.model_calls, run.input_tokens) == (
+        "finished",
+        "proposal",
+        1,
+        10,
+    )
+    assert run.risk_level == "propose"
+    # The model saw the context only as tool results of calls it did not make itself.
+    first = backend.requests[0]
+    assert [m["role"] for m in first.messages] == ["user", "assistant", "user"]
+    assert {b["type"] for b in first.messages[2]["content"]} == {"tool_result"}
+    assert "Billing" in first.static_context
+
+
+def test_a_model_refusal_ends_the_run_without_running_its_tool_calls(new_ticket: Ticket) -> None:
+    backend = ScriptedBackend(turn(tool_use("submit_triage", {}), stop_reason="refusal"))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    assert proposal.outcome == "refusal"
+    assert proposal.requires_human_action
+    assert not proposal.run.steps.filter(kind="tool_call").exists()
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.NEEDS_MANUAL_TRIAGE
+
+
+def test_step_limit_is_a_safe_stop(new_ticket: Ticket) -> None:
+    looping = [turn(tool_use("list_reply_templates", {"category": None})) for _ in range(3)]
+    result, _, _ = _run(new_ticket, ScriptedBackend(*looping), limits=Limits(max_steps=3))
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "step limit reached (3 model turns)"
+
+
+def test_token_budget_is_a_safe_stop(new_ticket: Ticket) -> None:
+    big = turn(tool_use("list_reply_templates", {"category": None}), tokens=600)
+    result, _, run = _run(new_ticket, ScriptedBackend(big), limits=Limits(token_budget=1000))
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "token budget exceeded (1200 > 1000)"
+    assert run.steps.filter(kind="error", summary__startswith="Safe stop: token budget").exists()
+
+
+def test_wall_clock_timeout_is_a_safe_stop(new_ticket: Ticket) -> None:
+    now = [0.0]
+
+    def slow(request):  # type: ignore[no-untyped-def]
+        now[0] += 30
+        return turn(tool_use("list_reply_templates", {"category": None}))
+
+    result, _, _ = _run(
+        new_ticket,
+        ScriptedBackend(slow, slow, slow),
+        limits=Limits(timeout_seconds=50),
+        clock=lambda: now[0],
+    )
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "timed out after 50s"
+
+
+def test_transient_errors_are_retried_with_traced_backoff(new_ticket: Ticket) -> None:
+    backend = ScriptedBackend(
+        TransientModelError("429 rate limited", retry_after=0.0),
+        TransientModelError("529 overloaded"),
+        submit(new_ticket.pk),
+    )
+    result, _, run = _run(new_ticket, backend)
+
+    assert result.outcome == "proposal"
+    assert run.steps.filter(kind="retry").count() == 2
+    assert result.model_calls == 3
+
+
+def test_transient_errors_past_the_bound_are_a_safe_stop(new_ticket: Ticket) -> None:
+    backend = ScriptedBackend(*[TransientModelError("503") for _ in range(4)])
+    result, _, _ = _run(new_ticket, backend, limits=Limits(max_transient_retries=3))
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "model unavailable after 4 attempts: 503"
+
+
+def test_a_permanent_model_error_stops_at_once(new_ticket: Ticket) -> None:
+    result, _, _ = _run(new_ticket, ScriptedBackend(PermanentModelError("401 invalid key")))
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "model error: 401 invalid key"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        MalformedReplyError("not JSON"),
+        ModelTurn(content=None, stop_reason="end_turn"),  # type: ignore[arg-type]
+        ModelTurn(content=[{"no": "type"}], stop_reason="end_turn"),
+        ModelTurn(content=[{"type": "tool_use", "input": {}}], stop_reason="tool_use"),
+        turn({"type": "text", "text": "I think it is billing."}, stop_reason="end_turn"),
+    ],
+    ids=["not-json", "no-content", "untyped-block", "tool-use-without-id", "no-tool-call"],
+)
+def test_malformed_replies_are_retried_then_safe_stop(new_ticket: Ticket, bad) -> None:  # type: ignore[no-untyped-def]
+    recovered, _, _ = _run(new_ticket, ScriptedBackend(bad, submit(new_ticket.pk)))
+    assert recovered.outcome == "proposal"
+
+    hopeless, _, _ = _run(
+        new_ticket, ScriptedBackend(bad, bad, bad), limits=Limits(max_malformed_replies=2)
+    )
+    assert hopeless.outcome == "safe_stop"
+    assert hopeless.error.startswith("malformed model output 3 times")
+
+
+def test_a_tool_that_raises_returns_an_error_result_not_a_crash(
+    new_ticket: Ticket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.workflows.support_triage import tools
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(tools, "reply_template_active_list", broken)
+    backend = ScriptedBackend(submit(new_ticket.pk))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    assert proposal.degraded_context  # templates were part of the context
+    error = proposal.run.steps.get(kind="error", name="list_reply_templates")
+    assert error.summary == "list_reply_templates failed: internal error (RuntimeError)"
+    assert "database on fire" not in str(backend.requests[0].messages)
+
+
+def test_failing_similar_tickets_gives_a_flagged_degraded_proposal(new_ticket: Ticket) -> None:
+    result, ctx, _ = _run(
+        new_ticket,
+        ScriptedBackend(submit(new_ticket.pk)),
+        faults=FaultPlan(tool_faults={"list_similar_tickets": "timeout"}),
+    )
+
+    assert result.outcome == "proposal"
+    assert "degraded_context" in ctx.flags
+
+
+def test_failing_get_ticket_is_a_safe_stop_never_invented_context(new_ticket: Ticket) -> None:
+    backend = ScriptedBackend(submit(new_ticket.pk))
+    result, _, _ = _run(new_ticket, backend, faults=FaultPlan(tool_faults={"get_ticket": "error"}))
+
+    assert result.outcome == "safe_stop"
+    assert result.error == "required context unavailable: get_ticket failed"
+    assert backend.requests == []  # the model was never asked to work without the ticket
+    assert not TicketNote.objects.exists()
+
+
+@pytest.mark.parametrize("fault", ["malformed_json", "missing_fields", "invalid_tool_input"])
+def test_injected_model_faults_are_recovered(new_ticket: Ticket, fault: str) -> None:
+    inner = ScriptedBackend(submit(new_ticket.pk), submit(new_ticket.pk))
+    result, ctx, run = _run(new_ticket, FaultInjectingBackend(inner, fault=fault))  # type: ignore[arg-type]
+
+    assert result.outcome == "proposal"
+    assert ctx.policy_violations == 0
+    assert run.steps.filter(
+        kind__in=["retry", "policy_decision"], summary__iregex=r"malformed|refuse"
+    ).exists()
+
+
+def test_usage_and_cost_are_recorded(new_ticket: Ticket, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TRIAGE_PRICE_INPUT_PER_MTOK = 1.0
+    settings.TRIAGE_PRICE_OUTPUT_PER_MTOK = 5.0
+    priced = ModelTurn(
+        content=submit(new_ticket.pk).content,
+        stop_reason="tool_use",
+        usage=Usage(
+            input_tokens=1000, output_tokens=200, cache_read_tokens=4000, cache_write_tokens=0
+        ),
+        latency_ms=850,
+    )
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=ScriptedBackend(priced))
+
+    run = AgentRun.objects.get(pk=proposal.run_id)  # type: ignore[union-attr]
+    assert (run.input_tokens, run.output_tokens, run.cache_read_tokens) == (1000, 200, 4000)
+    assert str(run.cost_usd) == "0.002400"  # 1000*1 + 200*5 + 4000*0.1, per million
+    assert run.latency_ms == 850
+
+
+def test_trace_steps_are_masked(history, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from tickets.services import ticket_ingest
+
+    key = "sk-ant-api03-" + "Hq7Rz2kVw9Lp4Tn8Xb3Cf6Md1Gs5Yj0Ua2Ee7Kt9"
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = ticket_ingest(
+            subject="Shopify sync keeps failing",
+            body=f"My key is {key}, password: Hunter2!x, call +44 20 7946 0958.",
+            requester_email="owner@example.com",
+        ).ticket
+
+    stored = " ".join(
+        str(p)
+        for p in TraceStep.objects.filter(run__ticket=ticket).values_list("payload", flat=True)
+    )
+    assert "[REDACTED:api_key]" in stored
+    for secret in (key, "Hunter2!x", "7946 0958", "owner@example.com"):
+        assert secret not in stored

@@ -1,0 +1,353 @@
+"""Staff review through the API and the admin: approve, edit, reject, undo; journaled,
+undoable, conflict-safe, permission-checked; corrections become evaluation examples."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from rest_framework.test import APIClient
+
+from agent.models import TraceStep, TriageProposal
+from agent.services import triage_ticket_run
+from evaluations.models import EvaluationExample
+from tests.agent.scripted import ScriptedBackend, submit, tool_use, turn
+from tests.conftest import token_client
+from tests.factories import CategoryFactory, UserFactory
+from tickets.models import ChangeRecord, Ticket, TicketNote
+
+
+@pytest.fixture
+def proposal(new_ticket: Ticket) -> TriageProposal:
+    backend = ScriptedBackend(
+        submit(
+            new_ticket.pk,
+            urgency="high",
+            confidence="high",
+            draft_note="Refund the duplicate charge.",
+        )
+    )
+    result = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+    assert result is not None
+    return result
+
+
+def _approve(api: APIClient, proposal: TriageProposal, **edits: str):  # type: ignore[no-untyped-def]
+    return api.post(f"/api/proposals/{proposal.pk}/approve/", edits)
+
+
+def test_approve_publishes_note_sets_labels_and_journals(reviewer_api, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    response = _approve(reviewer_api, proposal)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "approved"
+    ticket = Ticket.objects.get(pk=proposal.ticket_id)
+    assert (ticket.category.slug, ticket.urgency, ticket.status) == ("billing", "high", "triaged")
+    note = TicketNote.objects.get(ticket=ticket)
+    assert (note.body, note.source, note.author) == (
+        "Refund the duplicate charge.",
+        "agent_proposal",
+        reviewer,
+    )
+    records = ChangeRecord.objects.filter(ticket=ticket).order_by("id")
+    assert [(r.action, r.target) for r in records] == [
+        ("create", "tickets.TicketNote"),
+        ("update", "tickets.Ticket"),
+    ]
+    assert records[1].before == {"category_id": None, "urgency": "", "status": "awaiting_review"}
+    assert records[1].after == {
+        "category_id": ticket.category_id,
+        "urgency": "high",
+        "status": "triaged",
+    }
+    assert {r.actor for r in records} == {reviewer}
+    step = TraceStep.objects.filter(run=proposal.run, kind="approval").get()
+    assert step.actor == reviewer
+    assert not EvaluationExample.objects.exists()  # nothing was corrected
+
+
+def test_approve_with_edits_creates_example(reviewer_api, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    other = CategoryFactory(slug="account-access")
+
+    response = _approve(
+        reviewer_api,
+        proposal,
+        category="account-access",
+        urgency="normal",
+        note="Reset the customer's 2FA.",
+    )
+
+    assert response.json()["status"] == "edited"
+    ticket = Ticket.objects.get(pk=proposal.ticket_id)
+    assert (ticket.category, ticket.urgency) == (other, "normal")
+    example = EvaluationExample.objects.get()
+    assert (example.source, example.suite, example.proposal_id) == (
+        "correction",
+        "corrections",
+        proposal.pk,
+    )
+    assert example.acceptable_outcomes == ["proposal"]
+    assert (example.expected_category, example.expected_urgency) == ("account-access", "normal")
+    assert example.ticket_snapshot["subject"] == ticket.subject
+    assert example.context_snapshot == proposal.similar_tickets
+    assert example.author == reviewer
+
+
+def test_a_later_correction_updates_the_same_example(reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    from agent.review import ProposalEdits, proposal_approve
+    from evaluations.services import example_record_correction
+
+    proposal_approve(proposal=proposal, reviewer=reviewer, edits=ProposalEdits(urgency="low"))
+    proposal.refresh_from_db()
+    example_record_correction(proposal=proposal, reviewer=reviewer)
+
+    assert EvaluationExample.objects.count() == 1
+
+
+def test_reject_needs_a_reason_and_records_an_example(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
+    empty = reviewer_api.post(f"/api/proposals/{proposal.pk}/reject/", {"reason": ""})
+    assert empty.status_code == 400
+    assert empty.json() == {"reason": ["This field may not be blank."]}
+    assert not EvaluationExample.objects.exists()
+
+    response = reviewer_api.post(
+        f"/api/proposals/{proposal.pk}/reject/", {"reason": "This is a login problem, not billing."}
+    )
+
+    assert response.json()["status"] == "rejected"
+    ticket = Ticket.objects.get(pk=proposal.ticket_id)
+    assert ticket.status == "needs_manual_triage"
+    assert ticket.category is None
+    assert not TicketNote.objects.filter(ticket=ticket).exists()
+    example = EvaluationExample.objects.get()
+    assert example.acceptable_outcomes == ["clarification", "refusal"]
+    assert example.notes == "This is a login problem, not billing."
+
+
+def test_undo_reverses_the_approval_and_twice_is_harmless(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
+    _approve(reviewer_api, proposal, note="Edited note.")
+
+    first = reviewer_api.post(f"/api/proposals/{proposal.pk}/undo/")
+    second = reviewer_api.post(f"/api/proposals/{proposal.pk}/undo/")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json()["status"] == "undone"
+    ticket = Ticket.objects.get(pk=proposal.ticket_id)
+    assert (ticket.category, ticket.urgency, ticket.status) == (None, "", "awaiting_review")
+    assert TicketNote.objects.get(ticket=ticket).retracted_at is not None
+    assert not ChangeRecord.objects.filter(
+        ticket=ticket, reversible=True, reverted_at=None
+    ).exists()
+    assert TraceStep.objects.filter(run=proposal.run, kind="rollback").count() == 1
+
+
+def test_undo_after_the_ticket_changed_is_a_conflict(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
+    _approve(reviewer_api, proposal)
+    Ticket.objects.filter(pk=proposal.ticket_id).update(urgency="urgent")  # someone else
+
+    response = reviewer_api.post(f"/api/proposals/{proposal.pk}/undo/")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "the ticket changed since the approval (urgency); undo it by hand"
+    }
+    ticket = Ticket.objects.get(pk=proposal.ticket_id)
+    assert (ticket.urgency, ticket.status) == ("urgent", "triaged")  # nothing reverted
+    assert TicketNote.objects.get(ticket=ticket).retracted_at is None
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "approved"
+
+
+def test_only_pending_proposals_can_be_approved_or_rejected(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
+    _approve(reviewer_api, proposal)
+
+    again = _approve(reviewer_api, proposal)
+    reject = reviewer_api.post(f"/api/proposals/{proposal.pk}/reject/", {"reason": "late"})
+    undo_pending = reviewer_api.post("/api/proposals/999999/undo/")
+
+    assert again.status_code == 409
+    assert again.json() == {"detail": "this proposal is already approved"}
+    assert reject.status_code == 409
+    assert undo_pending.status_code == 404
+    assert TicketNote.objects.count() == 1
+
+
+def test_a_safe_stop_cannot_be_approved(reviewer_api, new_ticket) -> None:  # type: ignore[no-untyped-def]
+    stopped = triage_ticket_run(
+        ticket_id=new_ticket.pk,
+        backend=ScriptedBackend(*[turn(tool_use("list_reply_templates", {}))] * 8),
+    )
+    assert stopped.outcome == "safe_stop"
+
+    response = _approve(reviewer_api, stopped)
+
+    assert response.status_code == 409
+    assert "reject it to take the ticket over" in response.json()["detail"]
+
+
+def test_invalid_edits_are_a_400_and_nothing_changes(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
+    response = _approve(reviewer_api, proposal, category="nope", urgency="whenever")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "category": ["Object with slug=nope does not exist."],
+        "urgency": ['"whenever" is not a valid choice.'],
+    }
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+    assert not ChangeRecord.objects.exists()
+
+
+def test_review_needs_the_review_permission(proposal, db) -> None:  # type: ignore[no-untyped-def]
+    outsider = token_client(UserFactory())
+
+    assert _approve(outsider, proposal).status_code == 403
+    assert (
+        outsider.post(f"/api/proposals/{proposal.pk}/reject/", {"reason": "x"}).status_code == 403
+    )
+    assert APIClient().post(f"/api/proposals/{proposal.pk}/approve/").status_code == 401
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_reviewers_approving_at_once_one_wins(history) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group
+
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory(subject="Charged twice", body="Refund please.")
+    proposal = triage_ticket_run(ticket_id=ticket.pk, backend=ScriptedBackend(submit(ticket.pk)))
+    reviewers = [UserFactory(is_staff=True) for _ in range(2)]
+    for user in reviewers:
+        user.groups.add(Group.objects.get(name="Support reviewers"))
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def approve(user) -> None:  # type: ignore[no-untyped-def]
+        client = token_client(user)
+        barrier.wait()
+        statuses.append(_approve(client, proposal).status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=approve, args=(user,)) for user in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [200, 409]
+    assert TicketNote.objects.filter(ticket=ticket).count() == 1
+    assert ChangeRecord.objects.filter(ticket=ticket).count() == 2
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_admin_review_page_approve_with_edits_then_undo(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(reviewer)
+    url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+
+    page = client.get(url)
+    assert page.status_code == 200
+    for text in (
+        "Refund the duplicate charge.",
+        "Save edits and approve",
+        "Open the trace",
+        proposal.ticket.subject,
+    ):
+        assert text in page.content.decode()
+
+    done = client.post(
+        url,
+        {
+            "action": "edit",
+            "category": proposal.category_id,
+            "urgency": "normal",
+            "note": "Refund it.\nThen close.",
+        },
+    )
+    assert done.status_code == 302
+    proposal.refresh_from_db()
+    assert proposal.status == "edited"
+    shown = client.get(url).content.decode()
+    assert "Draft → published note" in shown
+    assert "urgency: high → <strong>normal</strong>" in shown
+
+    client.post(url, {"action": "undo"})
+    proposal.refresh_from_db()
+    assert proposal.status == "undone"
+    assert TicketNote.objects.get().retracted_at is not None
+
+
+def test_admin_reject_without_reason_shows_the_error(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(reviewer)
+
+    page = client.post(
+        f"/admin/agent/triageproposal/{proposal.pk}/change/", {"action": "reject", "reason": "  "}
+    )
+
+    assert page.status_code == 200
+    assert "Say why you reject it" in page.content.decode()
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+
+
+def test_admin_review_needs_the_permission(client: Client, proposal) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_triageproposal"))
+    client.force_login(viewer)
+    url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+
+    assert "You can read proposals but not review them" in client.get(url).content.decode()
+    assert client.post(url, {"action": "approve"}).status_code == 403
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+
+
+def test_admin_queue_orders_by_urgency_then_age_and_filters(
+    client: Client, reviewer, history
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    made = []
+    for urgency in ("low", "urgent", "normal"):
+        ticket = TicketFactory(subject=f"{urgency} ticket")
+        made.append(
+            triage_ticket_run(
+                ticket_id=ticket.pk, backend=ScriptedBackend(submit(ticket.pk, urgency=urgency))
+            )
+        )
+    client.force_login(reviewer)
+
+    page = client.get("/admin/agent/triageproposal/?status__exact=pending&confidence__exact=high")
+    html = page.content.decode()
+
+    assert html.index("urgent ticket") < html.index("normal ticket") < html.index("low ticket")
+
+
+def test_bulk_approve_takes_only_pending_high_confidence_proposals(
+    client: Client, reviewer, history
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    proposals = []
+    for confidence in ("high", "low"):
+        ticket = TicketFactory(subject=f"{confidence} confidence")
+        proposals.append(
+            triage_ticket_run(
+                ticket_id=ticket.pk,
+                backend=ScriptedBackend(submit(ticket.pk, confidence=confidence)),
+            )
+        )
+    client.force_login(reviewer)
+
+    response = client.post(
+        "/admin/agent/triageproposal/",
+        {"action": "bulk_approve", "_selected_action": [p.pk for p in proposals]},
+        follow=True,
+    )
+
+    statuses = {p.confidence: TriageProposal.objects.get(pk=p.pk).status for p in proposals}
+    assert statuses == {"high": "approved", "low": "pending"}
+    text = response.content.decode()
+    assert "Approved 1 proposals." in text
+    assert "Left 1 untouched" in text

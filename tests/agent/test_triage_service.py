@@ -1,0 +1,153 @@
+"""Triage as a service and a task: idempotent, concurrent-safe, recoverable, switchable."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from agent.models import AgentRun, TriageProposal
+from agent.selectors import agent_settings_get
+from agent.services import tickets_requeue_stale, triage_ticket_run
+from agent.tasks import requeue_stale_tickets, triage_ticket
+from tests.agent.scripted import ScriptedBackend
+from tickets.models import Ticket
+
+
+def test_the_task_runs_the_offline_agent(new_ticket: Ticket) -> None:
+    triage_ticket.delay(new_ticket.pk)
+
+    proposal = TriageProposal.objects.get(ticket=new_ticket)
+    assert proposal.outcome == "proposal"
+    assert proposal.category.slug == "billing"
+    assert proposal.run.backend == "offline"
+    assert proposal.similar_tickets[0]["category"] == "billing"
+
+
+def test_running_the_task_twice_gives_one_proposal(new_ticket: Ticket) -> None:
+    triage_ticket.delay(new_ticket.pk)
+    triage_ticket.delay(new_ticket.pk)
+
+    assert TriageProposal.objects.filter(ticket=new_ticket).count() == 1
+    assert AgentRun.objects.filter(ticket=new_ticket).count() == 1
+
+
+def test_the_database_allows_one_active_proposal_per_ticket(new_ticket: Ticket) -> None:
+    from django.db import IntegrityError, transaction
+
+    triage_ticket_run(ticket_id=new_ticket.pk)
+    first = TriageProposal.objects.get()
+    run = AgentRun.objects.create(
+        ticket=new_ticket,
+        workflow="support-triage",
+        backend="x",
+        status="finished",
+        outcome="safe_stop",
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TriageProposal.objects.create(ticket=new_ticket, run=run, outcome="safe_stop")
+    first.status = "rejected"
+    first.save()
+    TriageProposal.objects.create(ticket=new_ticket, run=run, outcome="safe_stop")  # now fine
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_deliveries_give_one_proposal(history) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    ticket = TicketFactory(subject="Charged twice", body="Refund the second charge please.")
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(triage_ticket_run(ticket_id=ticket.pk))
+        connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(result is not None for result in results) == 1
+    assert TriageProposal.objects.filter(ticket=ticket).count() == 1
+    assert AgentRun.objects.filter(ticket=ticket).count() == 1
+
+
+def test_kill_switch_sends_tickets_to_manual_triage_without_a_model(new_ticket: Ticket) -> None:
+    agent_settings = agent_settings_get()
+    agent_settings.agent_enabled = False
+    agent_settings.save()
+    backend = ScriptedBackend()  # would fail the test if asked anything
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    assert proposal.outcome == "safe_stop"
+    assert proposal.error == "the agent is switched off (kill switch)"
+    assert backend.requests == []
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.NEEDS_MANUAL_TRIAGE
+    assert proposal.run.steps.get().summary.startswith("Kill switch is off")
+
+
+def test_a_crash_hands_the_ticket_back_for_a_retry(new_ticket: Ticket) -> None:
+    def explode(request):  # type: ignore[no-untyped-def]
+        raise KeyError("bug in a backend")
+
+    with pytest.raises(KeyError):
+        triage_ticket_run(ticket_id=new_ticket.pk, backend=ScriptedBackend(explode))
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.QUEUED
+    assert triage_ticket_run(ticket_id=new_ticket.pk) is not None  # the retry succeeds
+
+
+def test_the_sweeper_recovers_a_lost_triage(
+    new_ticket: Ticket,
+    settings,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    """A worker died mid-run: the ticket is stuck in triaging with a running run."""
+    long_ago = timezone.now() - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS + 5)
+    Ticket.objects.filter(pk=new_ticket.pk).update(status="triaging", status_changed_at=long_ago)
+    lost = AgentRun.objects.create(ticket=new_ticket, workflow="support-triage", backend="offline")
+    fresh = Ticket.objects.create(subject="Fresh", requester_email="a@example.com", status="queued")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        requeued = tickets_requeue_stale()
+
+    assert requeued == [new_ticket.pk]  # the fresh one is left alone
+    lost.refresh_from_db()
+    assert lost.status == AgentRun.Status.ABANDONED
+    proposal = TriageProposal.objects.get(ticket=new_ticket)  # eager: requeued and triaged
+    assert proposal.outcome == "proposal"
+    fresh.refresh_from_db()
+    assert fresh.status == "queued"
+    assert tickets_requeue_stale() == []  # nothing left to recover
+
+
+def test_the_periodic_task_and_command_call_the_sweeper(
+    new_ticket: Ticket,
+    capsys,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    from django.core.management import call_command
+
+    Ticket.objects.filter(pk=new_ticket.pk).update(
+        status_changed_at=timezone.now() - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("requeue_stale")
+    assert f"Requeued 1 stale tickets: #{new_ticket.pk}" in capsys.readouterr().out
+    with django_capture_on_commit_callbacks(execute=True):
+        requeue_stale_tickets.delay()
+    assert TriageProposal.objects.filter(ticket=new_ticket).count() == 1
+
+
+def test_beat_runs_the_sweeper_every_minute(settings) -> None:  # type: ignore[no-untyped-def]
+    entry = settings.CELERY_BEAT_SCHEDULE["requeue-stale-tickets"]
+    assert entry == {"task": "agent.tasks.requeue_stale_tickets", "schedule": 60.0}
