@@ -210,7 +210,8 @@ def _final_values(proposal: TriageProposal, edits: ProposalEdits) -> dict[str, A
         "category_id": category.pk if category else None,
         "urgency": urgency or "",
         "status": status,
-        "note": (edits.note or "").strip() or _default_note(proposal),
+        # Browsers send CRLF from a textarea; the API sends LF. Store one form.
+        "note": (edits.note or "").replace("\r\n", "\n").strip() or _default_note(proposal),
     }
 
 

@@ -1,0 +1,229 @@
+"""Runs a suite: each example goes through the production loop and policy, isolated from live
+data (the ticket is a snapshot; nothing is written to tickets, notes or the journal)."""
+
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from agent.engine.backends.faults import FaultInjectingBackend
+from agent.engine.backends.selection import backend_for
+from agent.engine.context import FaultPlan, RunContext
+from agent.engine.loop import run_loop
+from agent.engine.tracing import Tracer
+from agent.engine.workflow import workflow_get
+from agent.models import AgentRun
+from agent.selectors import agent_settings_get
+from agent.services import TRIAGE_WORKFLOW, agent_run_finish, limits_from
+from agent.workflows.support_triage.subject import TicketView
+from evaluations.models import EvaluationExample, EvaluationResult, EvaluationRun
+from evaluations.scoring import Actual, Expected, Scored, run_metrics, score_result
+
+logger = logging.getLogger(__name__)
+
+# Snapshot tickets get ids far above real ones, so a leaked id can never name a live ticket.
+SNAPSHOT_ID_BASE = 1_000_000_000
+Progress = Callable[[EvaluationResult], None]
+
+
+def evaluation_run_suite(
+    *,
+    suite: str,
+    backend: str | None = None,
+    threshold: float | None = None,
+    baseline: EvaluationRun | None = None,
+    concurrency: int = 1,
+    progress: Progress | None = None,
+) -> EvaluationRun:
+    """Evaluates every active example of ``suite`` and stores the run with its metrics. With
+    ``threshold``, ``passed`` says whether the pass rate reached it (the release gate)."""
+    workflow = workflow_get(TRIAGE_WORKFLOW)
+    backend_name = backend or settings.TRIAGE_AGENT_BACKEND
+    probe = backend_for(workflow, backend_name)
+    run = EvaluationRun.objects.create(
+        suite=suite,
+        backend=backend_name,
+        model=probe.model,
+        prompt_version=workflow.prompt_version,
+        code_version=_code_version(),
+        threshold=threshold,
+        baseline=baseline,
+    )
+    examples = list(EvaluationExample.objects.filter(suite=suite, is_active=True).order_by("pk"))
+    # The offline backend is local work and SQLite allows one writer: no threads for it.
+    workers = max(1, concurrency if backend_name != "offline" else 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(lambda ex: _evaluate_in_thread(ex, run, backend_name), examples):
+            if progress:
+                progress(result)
+    return evaluation_run_finish(run=run)
+
+
+def evaluation_run_finish(*, run: EvaluationRun) -> EvaluationRun:
+    results = list(run.results.select_related("example", "agent_run"))
+    scored = [_scored(result) for result in results]
+    baseline = (
+        dict(run.baseline.results.values_list("example_id", "passed")) if run.baseline else None
+    )
+    run.metrics = run_metrics(scored, baseline)
+    run.status = EvaluationRun.Status.FINISHED
+    run.finished_at = timezone.now()
+    pass_rate = float(run.metrics["pass_rate"])
+    run.passed = None if run.threshold is None else pass_rate >= run.threshold
+    run.save()
+    return run
+
+
+def _evaluate_in_thread(
+    example: EvaluationExample, run: EvaluationRun, backend: str
+) -> EvaluationResult:
+    try:
+        return example_evaluate(example=example, run=run, backend_name=backend)
+    finally:
+        if connections["default"].vendor != "sqlite":
+            close_old_connections()
+
+
+def example_evaluate(
+    *, example: EvaluationExample, run: EvaluationRun, backend_name: str
+) -> EvaluationResult:
+    """One example through the production loop and policy. Model behaviour becomes an outcome;
+    anything else that breaks (our code, the database) is recorded as an infrastructure error."""
+    workflow = workflow_get(TRIAGE_WORKFLOW)
+    agent_run = None
+    try:
+        backend = backend_for(workflow, backend_name)
+        faults = _fault_plan(example.fault)
+        if faults.model_fault:
+            backend = FaultInjectingBackend(
+                backend, fault=faults.model_fault, turns=faults.model_fault_turns
+            )
+        agent_run = AgentRun.objects.create(
+            purpose=AgentRun.Purpose.EVALUATION,
+            workflow=workflow.name,
+            backend=backend.name,
+            model=backend.model,
+            prompt_version=workflow.prompt_version,
+        )
+        subject_id = SNAPSHOT_ID_BASE + example.pk
+        ctx = RunContext(
+            workflow=workflow,
+            subject_id=subject_id,
+            subject=_snapshot_view(example, subject_id),
+            faults=faults,
+        )
+        result = run_loop(
+            ctx=ctx,
+            backend=backend,
+            tracer=Tracer(agent_run),
+            limits=limits_from(agent_settings_get()),
+        )
+        agent_run_finish(run=agent_run, result=result)
+        actual = Actual(
+            outcome=result.outcome,
+            category=str(result.output.get("category", "")),
+            urgency=str(result.output.get("urgency", "")),
+            policy_violations=ctx.policy_violations,
+        )
+        flags = sorted(ctx.flags | _output_flags(result.output))
+    except Exception as error:  # counted apart from model failures
+        logger.exception("evaluation of example %s failed", example.pk)
+        actual, flags = Actual(outcome="", infrastructure_error=True), [f"error: {error!r}"[:200]]
+    passed, reason = score_result(_expected(example), actual)
+    return EvaluationResult.objects.create(
+        run=run,
+        example=example,
+        agent_run=agent_run,
+        outcome=actual.outcome,
+        category=actual.category,
+        urgency=actual.urgency,
+        flags=flags,
+        passed=passed,
+        infrastructure_error=actual.infrastructure_error,
+        failure_reason=reason,
+        input_tokens=agent_run.input_tokens if agent_run else 0,
+        output_tokens=agent_run.output_tokens if agent_run else 0,
+        cost_usd=agent_run.cost_usd if agent_run else Decimal(0),
+        latency_ms=agent_run.latency_ms if agent_run else 0,
+    )
+
+
+def _snapshot_view(example: EvaluationExample, subject_id: int) -> TicketView:
+    ticket = example.ticket_snapshot
+    return TicketView(
+        ticket_id=subject_id,
+        subject=str(ticket.get("subject", "")),
+        body=str(ticket.get("body", "")),
+        requester_email=str(ticket.get("requester_email", "customer@example.com")),
+        channel=str(ticket.get("channel", "email")),
+        received_at=example.created_at.isoformat(),
+        stored=False,
+        similar=example.context_snapshot or None,
+    )
+
+
+def _fault_plan(fault: dict[str, Any]) -> FaultPlan:
+    return FaultPlan(
+        tool_faults=dict(fault.get("tool_faults", {})),
+        model_fault=fault.get("model_fault"),
+        model_fault_turns=int(fault.get("model_fault_turns", 1)),
+    )
+
+
+def _expected(example: EvaluationExample) -> Expected:
+    return Expected(
+        acceptable_outcomes=list(example.acceptable_outcomes),
+        category=example.expected_category,
+        urgency=example.expected_urgency,
+        case_type=example.case_type,
+    )
+
+
+def _scored(result: EvaluationResult) -> Scored:
+    return Scored(
+        example_id=result.example_id,
+        expected=_expected(result.example),
+        actual=Actual(
+            outcome=result.outcome,
+            category=result.category,
+            urgency=result.urgency,
+            infrastructure_error=result.infrastructure_error,
+        ),
+        passed=result.passed,
+        reason=result.failure_reason,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        cost_usd=float(result.cost_usd),
+        latency_ms=result.latency_ms,
+    )
+
+
+def _output_flags(output: dict[str, Any]) -> set[str]:
+    return {flag for flag in ("injection_suspected", "requires_human_action") if output.get(flag)}
+
+
+def _code_version() -> str:
+    """The git commit the code runs at, when it is a checkout."""
+    git = shutil.which("git")
+    if git is None:
+        return ""
+    try:
+        head = subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip()

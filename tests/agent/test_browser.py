@@ -1,0 +1,137 @@
+"""The review flow in a real browser: headless Chromium (Debian's, driven by Playwright) against
+a live server, as a Support reviewer clicks through the admin."""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connections
+from playwright.sync_api import Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from agent.models import TriageProposal
+from agent.services import triage_ticket_run
+from tests.agent.scripted import ScriptedBackend, submit
+from tests.conftest import CHROMIUM
+from tests.factories import TicketFactory, UserFactory
+from tickets.models import Category, Ticket, TicketNote
+from tickets.roles import SUPPORT_REVIEWERS
+
+PASSWORD = "correct-horse-battery"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # No calls home: on a closed network they are refused, and tests never touch the internet.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    # The live server answers from its own thread, so the data must be committed; the role
+    # groups come from data migrations and must survive the flush.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    """A fresh browser page. Playwright's sync API runs an event loop in this thread, which
+    makes Django refuse ORM calls from it unless told that this is safe (it is: the loop only
+    drives the browser)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+            # While a loop runs, Django keeps this thread's connections apart from the usual
+            # ones (asgiref's Local follows the loop); close them before the loop ends, or they
+            # linger and PostgreSQL refuses to drop the test database.
+            connections.close_all()
+
+
+def test_reviewer_edits_approves_and_undoes_in_the_browser(
+    page: Page, live_server: LiveServer, history: dict[str, Category], tmp_path: Path
+) -> None:
+    reviewer = UserFactory(username="rita", password=PASSWORD, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name=SUPPORT_REVIEWERS))
+    ticket = TicketFactory(subject="Charged twice this month", body="Please refund one charge.")
+    proposal = triage_ticket_run(
+        ticket_id=ticket.pk,
+        backend=ScriptedBackend(
+            submit(ticket.pk, urgency="high", draft_note="Refund the duplicate charge.")
+        ),
+    )
+    assert proposal is not None
+    review_url = f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/"
+    edited_note = "Refund INV-20431 once.\nThe second charge was a retry."
+
+    # Log in, open the queue, open the proposal.
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("rita")
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
+    page.get_by_role("link", name=f"#{ticket.pk} Charged twice this month").click()
+    expect(page).to_have_url(re.compile(re.escape(review_url)))  # the queue's filters follow
+    expect(page.locator("#draft-note")).to_have_text("Refund the duplicate charge.")
+    expect(page.locator("#proposal-status")).to_have_text("Pending review")
+    expect(page.locator(".ticket-note")).to_have_count(0)
+    page.screenshot(path=tmp_path / "review-pending.png", full_page=True)
+
+    # Edit urgency and note, then approve: the admin moves on to the (now empty) queue.
+    edit_form = page.locator("#edit-form")
+    edit_form.locator("select[name=urgency]").select_option("normal")
+    edit_form.locator("textarea[name=note]").fill(edited_note)
+    page.click("#edit-approve")
+    expect(page).to_have_url(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
+    expect(page.locator(".messagelist")).to_contain_text("edit done")
+
+    page.goto(review_url)
+    expect(page.locator("#proposal-status")).to_have_text("Edited and approved")
+    expect(page.locator(".ticket-note")).to_have_text([edited_note])
+    expect(page.locator("#ticket-urgency")).to_have_text("normal")
+    expect(page.locator("#label-changes")).to_contain_text("urgency: high → normal")
+    page.screenshot(path=tmp_path / "review-approved.png", full_page=True)
+    note = TicketNote.objects.get(ticket=ticket)
+    # Browsers submit a textarea's line breaks as CRLF (the HTML spec); the lines are the same.
+    assert note.body.splitlines() == edited_note.splitlines()
+    assert (note.author, note.retracted_at) == (reviewer, None)
+
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+    expect(page.locator("#notes-group td.field-body")).to_contain_text(
+        "The second charge was a retry."
+    )
+    expect(page.locator("#notes-group td.field-retracted_at")).to_have_text("-")
+
+    # Undo: the note is retracted and the labels are as before the approval.
+    page.goto(review_url)
+    page.click("#undo")
+    expect(page.locator(".messagelist")).to_contain_text("undone")
+    expect(page.locator("#proposal-status")).to_have_text("Approval undone")
+    expect(page.locator(".ticket-note")).to_have_count(0)
+    expect(page.locator("#ticket-urgency")).to_have_text("-")
+    expect(page.locator("#ticket-status")).to_have_text("Awaiting review")
+    # The ticket's own page keeps the note's history: the note stays listed, now retracted.
+    page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
+    expect(page.locator("#notes-group td.field-retracted_at")).not_to_have_text("-")
+
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.UNDONE
+    assert TicketNote.objects.get(pk=note.pk).retracted_at is not None
+    ticket.refresh_from_db()
+    assert (ticket.category, ticket.urgency, ticket.status) == (
+        None,
+        "",
+        Ticket.Status.AWAITING_REVIEW,
+    )
