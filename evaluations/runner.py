@@ -4,14 +4,14 @@ data (the ticket is a snapshot; nothing is written to tickets, notes or the jour
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.utils import timezone
 
 from agent.engine.backends.faults import FaultInjectingBackend
@@ -60,11 +60,23 @@ def evaluation_run_suite(
     examples = list(EvaluationExample.objects.filter(suite=suite, is_active=True).order_by("pk"))
     # The offline backend is local work and SQLite allows one writer: no threads for it.
     workers = max(1, concurrency if backend_name != "offline" else 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(lambda ex: _evaluate_in_thread(ex, run, backend_name), examples):
-            if progress:
-                progress(result)
+    if workers == 1:
+        results = (
+            example_evaluate(example=ex, run=run, backend_name=backend_name) for ex in examples
+        )
+        _report(results, progress)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            _report(
+                pool.map(lambda ex: _evaluate_in_thread(ex, run, backend_name), examples), progress
+            )
     return evaluation_run_finish(run=run)
+
+
+def _report(results: Iterable[EvaluationResult], progress: Progress | None) -> None:
+    for result in results:
+        if progress:
+            progress(result)
 
 
 def evaluation_run_finish(*, run: EvaluationRun) -> EvaluationRun:
@@ -88,8 +100,7 @@ def _evaluate_in_thread(
     try:
         return example_evaluate(example=example, run=run, backend_name=backend)
     finally:
-        if connections["default"].vendor != "sqlite":
-            close_old_connections()
+        connections.close_all()  # this worker thread's own connection
 
 
 def example_evaluate(

@@ -240,3 +240,12 @@ def test_lexeme_statistics_follow_approvals_and_undo(history: dict[str, list[Tic
 
     Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.NEW, category=None, urgency="")
     assert (frequency("calendar"), frequency("")) == (0, documents)
+
+
+@pytest.mark.usefixtures("history")
+def test_search_syntax_in_the_text_is_just_text() -> None:
+    found = similar_tickets_for_text(
+        text="O'Brien's invoice: charged \\ twice & (refund) | !card:*"
+    )
+
+    assert found[0].category_slug == "billing"

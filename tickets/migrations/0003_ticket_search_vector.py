@@ -32,6 +32,8 @@ UPSERT = """
             ORDER BY l.lexeme
             ON CONFLICT (lexeme) DO UPDATE SET ndoc = s.ndoc + EXCLUDED.ndoc;"""
 
+INSERTED = f"SELECT n.search_vector, 1 FROM new_rows n WHERE {LABELLED.format(row='n.')}"
+DELETED = f"SELECT o.search_vector, -1 FROM old_rows o WHERE {LABELLED.format(row='o.')}"
 # Only rows whose membership or text changed count: most updates (status moves before approval,
 # timestamps) leave the statistics alone.
 UPDATED = f"""
@@ -80,9 +82,9 @@ FORWARD = [
         IF TG_OP = 'TRUNCATE' THEN
             DELETE FROM ticket_search_stats;
         ELSIF TG_OP = 'INSERT' THEN
-            {UPSERT.format(source=f"SELECT n.search_vector, 1 FROM new_rows n WHERE {LABELLED.format(row='n.')}")}
+            {UPSERT.format(source=INSERTED)}
         ELSIF TG_OP = 'DELETE' THEN
-            {UPSERT.format(source=f"SELECT o.search_vector, -1 FROM old_rows o WHERE {LABELLED.format(row='o.')}")}
+            {UPSERT.format(source=DELETED)}
         ELSE
             {UPSERT.format(source=UPDATED)}
         END IF;

@@ -10,6 +10,7 @@ suspected injection.
 """
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,10 @@ MODEL_NAME = "offline-heuristic-v1"
 VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enough evidence)
 NEIGHBOUR_WEIGHT = 0.5  # the neighbour vote and the curated keywords count alike
 NEIGHBOUR_URGENCY_AGREEMENT = 0.7  # neighbours set urgency only when they mostly agree
+NEIGHBOUR_AGREEMENT = 0.7  # this share of the neighbour vote is strong evidence on its own
+MIN_DESCRIPTION = 4  # fewer signal words than this left after injection: nothing is described
+SHORT_TICKET = 15  # signal words: a ticket this short stands or falls with what it refers to
+VAGUE_TICKET = 20  # signal words: a vague ticket this short needs strong evidence
 
 
 @dataclass
@@ -122,19 +127,23 @@ def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
     """Decides the outcome for a ticket's text given its neighbours (None: retrieval failed)."""
     clean = cues.without_injection(text)
     injection = cues.injection_suspected(text)
-    if cues.abusive(clean):
+    described = len(cues.signal_words(clean)) >= MIN_DESCRIPTION
+    if cues.abusive(text):
         return Analysis(
             "refusal",
-            "The ticket is abusive; a human should handle it.",
+            "The ticket is abusive or threatening; a human should handle it.",
             decline_kind="abusive",
             injection=injection,
             requires_human=True,
         )
-    if cues.out_of_scope_action(clean):
+    # Injected orders on top of a real problem are ignored (and flagged); a ticket that is
+    # nothing but an order to act is declined.
+    if cues.out_of_scope_action(clean) or (not described and cues.out_of_scope_action(text)):
         return Analysis(
             "refusal",
-            "The ticket asks the assistant itself to act (refund, permissions, deletion or "
-            "sending messages). Triage cannot do that; a human must decide.",
+            "The ticket asks the assistant itself to act (refund, payment, permissions, "
+            "ownership, security settings, deletion or sending messages). Triage cannot do "
+            "that; a human must decide.",
             decline_kind="out_of_scope_action",
             injection=injection,
             requires_human=True,
@@ -148,13 +157,22 @@ def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
             missing=["which of the two conflicting requests is meant"],
             injection=injection,
         )
-    if not cues.signal_words(clean):
+    signal = cues.signal_words(clean)
+    if not signal:
         return _too_vague(injection)
-    scores, evidence = _category_scores(clean, neighbours or [])
+    votes = _vote_shares(neighbours or [])
+    scores, evidence, keyword_weight = _category_scores(clean, neighbours or [], votes)
     if not scores:
         return _too_vague(injection)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     category, top = ranked[0]
+    if len(signal) <= SHORT_TICKET and cues.missing_reference(clean):
+        return _too_vague(injection, "reference")
+    # Vague words ("something is off", "the connection") are fine when the evidence is
+    # strong; with undecided neighbours and at most a single keyword, a human would ask.
+    strong = votes.get(category, 0.0) >= NEIGHBOUR_AGREEMENT or keyword_weight.get(category, 0) > 1
+    if len(signal) <= VAGUE_TICKET and cues.vague(clean) and not strong:
+        return _too_vague(injection)
     margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
     urgency, urgency_reason = _urgency(clean, neighbours or [])
     confidence = "high" if margin >= 0.4 else "medium" if margin >= 0.2 else "low"
@@ -178,32 +196,50 @@ def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
     )
 
 
-def _too_vague(injection: bool) -> Analysis:
-    return Analysis(
-        "clarification",
+# What to ask when the ticket says too little: (reason, question, what is missing).
+_QUESTIONS = {
+    "vague": (
         "The ticket does not say what the problem is.",
-        question="Could you tell us which part of the product you were using, what you tried "
-        "to do, and what happened instead (with any error message)?",
-        missing=["product area", "what happened", "error message or example"],
-        injection=injection,
+        "Could you tell us which part of the product you were using, what you tried to do, "
+        "and what happened instead (with any error message)?",
+        ["product area", "what happened", "error message or example"],
+    ),
+    "reference": (
+        "The ticket refers to something it does not contain (an attachment, details below or "
+        "to follow, an earlier conversation, an unnamed item) and says too little without it.",
+        "Your message refers to something that did not reach us (an attachment, details, an "
+        "earlier conversation or a specific item). Could you paste the details here, with any "
+        "invoice, order or ticket number and the exact error message?",
+        ["the referenced attachment, details or conversation", "identifiers"],
+    ),
+}
+
+
+def _too_vague(injection: bool, kind: str = "vague") -> Analysis:
+    reason, question, missing = _QUESTIONS[kind]
+    return Analysis(
+        "clarification", reason, question=question, missing=list(missing), injection=injection
     )
 
 
-def _category_scores(
-    text: str, neighbours: list[dict[str, Any]]
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Scores each category in [0, 1] from the neighbour vote and the rule keywords, with the
-    evidence in words."""
+def _vote_shares(neighbours: list[dict[str, Any]]) -> dict[str, float]:
+    """Each category's share of the neighbour vote, weighted by relative similarity squared."""
     votes: dict[str, float] = defaultdict(float)
-    voters: dict[str, list[str]] = defaultdict(list)
     best = max((float(n["similarity"]) for n in neighbours), default=0.0)
+    for neighbour in neighbours if best > 0 else []:
+        votes[neighbour["category"]] += (float(neighbour["similarity"]) / best) ** 2
+    return _shares(votes)
+
+
+def _category_scores(
+    text: str, neighbours: list[dict[str, Any]], vote_share: dict[str, float]
+) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+    """Scores each category in [0, 1] from the neighbour vote and the rule keywords, with the
+    evidence in words and the keyword weight per category."""
+    voters: dict[str, list[str]] = defaultdict(list)
     for neighbour in neighbours:
-        if best <= 0:
-            break
-        weight = (float(neighbour["similarity"]) / best) ** 2
-        votes[neighbour["category"]] += weight
         voters[neighbour["category"]].append(f"#{neighbour['ticket_id']}")
-    lowered = " ".join(cues.words(text))
+    lowered = " ".join(cues.words(cues.without_other_objects(text)))
     hits: dict[str, list[str]] = {}
     for category in category_active_list().only("slug", "keywords"):
         matched = [kw for kw in category.keywords if _contains(lowered, kw)]
@@ -213,7 +249,6 @@ def _category_scores(
     keyword_scores = {
         slug: float(sum(len(kw.split()) for kw in found)) for slug, found in hits.items()
     }
-    vote_share = _shares(votes)
     keyword_share = _shares(keyword_scores)
     weight = NEIGHBOUR_WEIGHT if vote_share and keyword_share else 1.0 if vote_share else 0.0
     scores = {
@@ -231,7 +266,7 @@ def _category_scores(
         if slug in hits:
             parts.append("rule keywords " + ", ".join(repr(kw) for kw in hits[slug][:4]))
         evidence[slug] = " and ".join(parts)
-    return scores, evidence
+    return scores, evidence, keyword_scores
 
 
 def _urgency(text: str, neighbours: list[dict[str, Any]]) -> tuple[str, str]:
@@ -285,8 +320,15 @@ def _fallback_note(ticket: dict[str, Any], analysis: Analysis) -> str:
 
 
 def _contains(text: str, phrase: str) -> bool:
-    words = " ".join(cues.words(phrase))
-    return bool(words) and f" {words} " in f" {text} "
+    """Whether the phrase occurs in the text; one extra word may sit inside a multi-word
+    phrase ("blank white page" is a "blank page")."""
+    words = cues.words(phrase)
+    if not words:
+        return False
+    if f" {' '.join(words)} " in f" {text} ":
+        return True
+    pattern = r"(?:\S+ )?".join(re.escape(word) + " " for word in words)
+    return len(words) > 1 and re.search(rf"(?:^| ){pattern}", f"{text} ") is not None
 
 
 def _shares(scores: dict[str, float]) -> dict[str, float]:

@@ -1,31 +1,32 @@
 """Similar-ticket retrieval: the labelled past tickets most like the one under triage.
 
-The agent's evidence, so both speed and the right neighbours matter (docs/notes/retrieval.md).
-Every search takes three queries whatever the history size: the query's term statistics, the
-ranked candidates with their details, and their notes.
+They are the agent's evidence, so the right neighbours matter as much as speed (README,
+"Similar-ticket retrieval"). A search takes three queries whatever the history's size: the
+query's term statistics, the ranked candidates with their details, and their notes.
 
 PostgreSQL (migration ``tickets.0003``): a stored ``search_vector`` with a GIN index partial to
-the history, and ``ticket_search_stats`` (document frequency per lexeme, kept by triggers).
-Ranking every ticket that shares a word with the query is ~100x too slow at a million tickets,
-because common words match most of them. Instead the query's rarest lexemes propose candidates,
-strictest first: tickets holding all of them, then all but one, and so on (``m`` of ``n``, which a
-single misleading rare word cannot derail), until enough are found; the bounded pool is then
-ranked with BM25 over every query lexeme, subject words counting double.
+the history, and ``ticket_search_stats``, document frequencies kept exact by triggers. Ranking
+every ticket that shares a word with the query is ~100x too slow at a million tickets, because
+common words match most of them. Instead the query's most telling lexemes (highest IDF, the
+query's own repetitions counting) propose candidates, strictest first: tickets holding all of
+them, then any two, then any one (so no single misleading word decides), then any word of the
+query, until enough are found. The bounded pool is ranked with BM25 over the query's lexemes.
 
-Other databases: the same plan, portable. Query terms are lower-cased, stopword-free word stems
-(truncated to 6 letters) matched as substrings with ``icontains``; one aggregate counts their
-document frequencies, one query orders the history by IDF-weighted term coverage and returns the
-best few dozen, which are ranked with BM25 in Python.
+Other databases: the same plan, portably. Terms are stopword-free truncation stems matched with
+``icontains``; one scan tells which ticket holds which term, from which document frequencies and
+an IDF-weighted coverage pick the pool, which is ranked with BM25 in Python.
 """
 
+import heapq
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, FloatField, IntegerField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Substr
 
 from tickets.models import Ticket, TicketNote
@@ -36,15 +37,15 @@ BODY_CHARS = 1_000
 # "Human-approved": on this system labels reach a ticket only through staff approval or a
 # labelled import, so a triaged or resolved ticket with a category is a human-approved one.
 HISTORY_STATUSES = (Ticket.Status.TRIAGED, Ticket.Status.RESOLVED)
+# Must imply the predicate of the partial GIN index (migration 0003) for the index to be used.
 HISTORY_SQL = "t.status IN ('triaged', 'resolved') AND t.category_id IS NOT NULL"
 
-# Candidate generation, chosen by measurement (benchmarks/retrieval.py, README): the 4 rarest
-# lexemes propose candidates; relaxing stops once ENOUGH are found, and a pool holds at most
-# POOL. More lexemes or a larger pool cost latency without better neighbours.
-RARE_LEXEMES = 3
-ENOUGH = 50
-POOL = 200
-MAX_QUERY_LEXEMES = 64  # a long ticket's 64 most telling lexemes rank as well as all of them
+# Chosen by measurement (benchmarks/retrieval.py; README): 4 lexemes, or a larger pool, cost
+# latency without finding better neighbours; 2 lexemes found worse ones.
+CANDIDATE_LEXEMES = 3
+ENOUGH = 50  # relaxing stops at the first level that finds this many
+POOL = 200  # at most this many candidates per level are ranked
+MAX_QUERY_LEXEMES = 64  # bounds the ranking work for very long tickets
 PORTABLE_TERMS = 12
 PORTABLE_POOL = 50
 BM25_K1 = 1.2
@@ -78,8 +79,8 @@ class SimilarTicket:
 
 
 def similar_tickets(*, ticket: Ticket, limit: int = 3) -> list[SimilarTicket]:
-    """The at most ``limit`` (capped at 20) resolved, human-approved tickets most similar to
-    ``ticket``, most similar first, never ``ticket`` itself.
+    """The ``limit`` (at most 20) resolved, human-approved tickets most similar to ``ticket``,
+    most similar first; never ``ticket`` itself, fewer when fewer share a word with it.
 
     Only tickets that are triaged or resolved and carry a category count: labels reach a ticket
     only through staff approval or a labelled import, so these are the human-approved ones.
@@ -93,8 +94,8 @@ def similar_tickets_for_text(
     *, text: str, limit: int = 3, exclude_ticket_id: int | None = None
 ) -> list[SimilarTicket]:
     """As ``similar_tickets``, for a text that need not be stored (an evaluation's snapshot);
-    ``exclude_ticket_id`` is never returned. Text with no searchable word returns [] without
-    touching the database."""
+    ``exclude_ticket_id`` is never returned. A text without a searchable word returns []
+    without a query."""
     limit = min(limit, MAX_LIMIT)
     if limit < 1 or not _words(text):
         return []
@@ -112,16 +113,19 @@ def _words(text: str) -> list[str]:
 def _with_notes(found: list[SimilarTicket]) -> list[SimilarTicket]:
     if not found:
         return []
-    notes: dict[int, str] = {}
     rows = (
         TicketNote.objects.filter(ticket_id__in=[item.ticket_id for item in found])
         .filter(retracted_at__isnull=True)
         .order_by("ticket_id", "created_at", "id")
         .values_list("ticket_id", "body")
     )
-    for ticket_id, body in rows:
-        notes[ticket_id] = body  # ascending order: the latest note wins
+    notes = dict(rows)  # in ascending order, so each ticket's latest note wins
     return [replace(item, note=notes.get(item.ticket_id, "")) for item in found]
+
+
+def _similar(row: tuple[Any, ...], score: float) -> SimilarTicket:
+    ticket_id, subject, body, slug, name, urgency = row
+    return SimilarTicket(ticket_id, subject, body[:BODY_CHARS], slug, name, urgency, "", score)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -133,31 +137,39 @@ LEXEMES_SQL = """
     JOIN ticket_search_stats AS s ON s.lexeme = l.lexeme AND s.ndoc > 0
 """
 
-# {levels}: one MATERIALIZED CTE per relaxation level, "level_<m>" holding up to POOL tickets
-# with at least m of the rare lexemes; a level runs only while the stricter ones found fewer
-# than ENOUGH (a one-time filter, so its index scan is skipped, not just emptied).
+# {levels}: MATERIALIZED CTEs level_<m>, up to POOL tickets holding at least m of the telling
+# lexemes. A level's gate, a one-time filter, skips its index scan once stricter levels found
+# ENOUGH; a bitmap index scan costs with the matches of its words, however small the LIMIT.
+LEVEL_SQL = """
+    level_{m} AS MATERIALIZED (
+        SELECT t.id, t.search_vector FROM tickets_ticket AS t
+        WHERE {history} AND t.id IS DISTINCT FROM %(exclude)s::bigint
+          AND t.search_vector @@ %(level_{m})s::tsquery{gate}
+        LIMIT %(pool)s
+    )"""
+# BM25 over the pool: IDF-weighted, length relative to the pool's mean, subject (weight A)
+# occurrences counting double.
 SEARCH_SQL = """
     WITH query (lexeme, weight) AS (
         SELECT * FROM unnest(%(lexemes)s::text[], %(weights)s::float8[])
     ),
     {levels},
-    pool AS (
-        SELECT DISTINCT ON (id) id, search_vector FROM ({union}) AS found
+    pool AS (SELECT DISTINCT ON (id) id, search_vector FROM ({union}) AS found),
+    sized AS (
+        SELECT id, search_vector,
+               length(search_vector)::float8 / avg(length(search_vector)) OVER () AS size
+        FROM pool
     ),
     scored AS (
         SELECT sized.id, (
-            SELECT sum(q.weight * tf * (%(k1)s + 1) / (tf + %(k1)s * (1 - %(b)s + %(b)s * sized.dl)))
+            SELECT sum(q.weight * f.tf * (%(k1)s + 1)
+                       / (f.tf + %(k1)s * (1 - %(b)s + %(b)s * sized.size)))
             FROM unnest(sized.search_vector) AS u
             JOIN query AS q ON q.lexeme = u.lexeme
-            -- subject (weight A) occurrences count double
             CROSS JOIN LATERAL (SELECT (cardinality(u.positions)
                 + cardinality(array_positions(u.weights, 'A')))::float8 AS tf) AS f
         ) AS score
-        FROM (
-            SELECT id, search_vector,
-                   length(search_vector)::float8 / avg(length(search_vector)) OVER () AS dl
-            FROM pool
-        ) AS sized
+        FROM sized
         ORDER BY score DESC, id DESC
         LIMIT %(limit)s
     )
@@ -168,73 +180,49 @@ SEARCH_SQL = """
     ORDER BY s.score DESC, s.id DESC
 """
 
-LEVEL_SQL = """
-    level_{m} AS MATERIALIZED (
-        SELECT t.id, t.search_vector FROM tickets_ticket AS t
-        WHERE {history} AND t.id IS DISTINCT FROM %(exclude)s::bigint
-          AND t.search_vector @@ %(level_{m})s::tsquery {gate}
-        LIMIT %(pool)s
-    )"""
-
 
 def _search_postgresql(text: str, limit: int, exclude: int | None) -> list[SimilarTicket]:
     with connection.cursor() as cursor:
         cursor.execute(LEXEMES_SQL, [text])
-        rows: list[tuple[str, int, int, int]] = cursor.fetchall()
+        rows: list[tuple[str, int, int, int | None]] = cursor.fetchall()
         if not rows:
             return []  # no word of the query occurs in the history
-        documents = rows[0][3]
-        # BM25's IDF; the query's own repetitions count, dampened.
+        documents = max(rows[0][3] or 0, *(ndoc for _, _, ndoc, _ in rows))
+        # BM25's IDF, the query's own repetitions counting (dampened).
         weights = {
             lexeme: math.log(1 + (documents - ndoc + 0.5) / (ndoc + 0.5)) * (1 + math.log(qtf))
             for lexeme, qtf, ndoc, _ in rows
         }
-        ranked = sorted(weights, key=weights.__getitem__, reverse=True)[:MAX_QUERY_LEXEMES]
-        by_rarity = sorted(weights, key=lambda l: (-weights[l], l))
-        rare = by_rarity[:RARE_LEXEMES]
-        levels = range(len(rare), 0, -1)
-        params: dict[str, Any] = {
-            "lexemes": ranked,
-            "weights": [weights[lexeme] for lexeme in ranked],
+        ranked = sorted(weights, key=lambda lexeme: (-weights[lexeme], lexeme))
+        telling, query = ranked[:CANDIDATE_LEXEMES], ranked[:MAX_QUERY_LEXEMES]
+        levels = {m: _at_least(m, telling) for m in range(len(telling), 0, -1)}
+        if len(query) > len(telling):
+            # Any word of the query: a small history often needs it, a large one rarely.
+            levels[0] = _at_least(1, query)
+        params = {
+            **{f"level_{m}": tsquery for m, tsquery in levels.items()},
+            "lexemes": query,
+            "weights": [weights[lexeme] for lexeme in query],
             "exclude": exclude,
             "pool": POOL,
             "limit": limit,
             "k1": BM25_K1,
             "b": BM25_B,
         }
-        params.update({f"level_{m}": _at_least(m, rare) for m in levels})
-        if len(ranked) > len(rare):
-            # Last resort, cheap because it runs only when even the rare lexemes are scarce:
-            # tickets sharing any telling word (what a small history often needs).
-            levels = range(len(rare), -1, -1)
-            params["level_0"] = _at_least(1, ranked)
-        sql = SEARCH_SQL.format(
-            levels=",".join(_level_sql(m, len(rare)) for m in levels),
-            union=" UNION ALL ".join(f"SELECT * FROM level_{m}" for m in levels),
-            body_chars=BODY_CHARS,
-        )
-        cursor.execute(sql, params)
-        return [
-            SimilarTicket(
-                ticket_id=ticket_id,
-                subject=subject,
-                body=body,
-                category_slug=slug,
-                category_name=name,
-                urgency=urgency,
-                note="",
-                score=float(score or 0.0),
-            )
-            for ticket_id, subject, body, slug, name, urgency, score in cursor.fetchall()
-        ]
+        cursor.execute(_search_sql(list(levels)), params)
+        return [_similar(row[:6], float(row[6] or 0.0)) for row in cursor.fetchall()]
 
 
-def _level_sql(m: int, strictest: int) -> str:
-    gate = "".join(
-        f" AND (SELECT count(*) FROM level_{stricter}) < {ENOUGH}"
-        for stricter in range(strictest, m, -1)
-    )
-    return LEVEL_SQL.format(m=m, history=HISTORY_SQL, gate=gate)
+def _search_sql(levels: list[int]) -> str:
+    """SEARCH_SQL for ``levels``, strictest first, each gated on the stricter ones."""
+    # S608: only constants and integers are interpolated; the input travels as parameters.
+    ctes = []
+    for position, m in enumerate(levels):
+        stricter = levels[:position]
+        gate = "".join(f" AND (SELECT count(*) FROM level_{s}) < {ENOUGH}" for s in stricter)  # noqa: S608
+        ctes.append(LEVEL_SQL.format(m=m, history=HISTORY_SQL, gate=gate))
+    union = " UNION ALL ".join(f"SELECT * FROM level_{m}" for m in levels)  # noqa: S608
+    return SEARCH_SQL.format(levels=",".join(ctes), union=union, body_chars=BODY_CHARS)
 
 
 def _at_least(m: int, lexemes: list[str]) -> str:
@@ -249,79 +237,74 @@ def _at_least(m: int, lexemes: list[str]) -> str:
 
 
 def _search_portable(text: str, limit: int, exclude: int | None) -> list[SimilarTicket]:
-    counts: dict[str, int] = {}
-    for word in _words(text):
-        term = word[:6]  # truncation stems: "cancelled", "cancellation" -> "cancel"
-        if len(term) >= 3:
-            counts[term] = counts.get(term, 0) + 1
-    terms = sorted(counts, key=lambda term: (-counts[term], term))[:PORTABLE_TERMS]
+    counts = _portable_terms(text)
+    terms = list(counts)
     if not terms:
         return []
     history = Ticket.objects.filter(status__in=HISTORY_STATUSES, category__isnull=False)
     if exclude is not None:
         history = history.exclude(pk=exclude)
-    contains = {term: Q(subject__icontains=term) | Q(body__icontains=term) for term in terms}
-    stats = history.aggregate(
-        documents=Count("pk"),
-        **{f"df_{i}": Sum(_when(contains[term], 1)) for i, term in enumerate(terms)},
-    )
-    documents = stats["documents"]
-    idf = {
-        term: math.log(1 + (documents - df + 0.5) / (df + 0.5))
-        for term, df in ((term, stats[f"df_{i}"] or 0) for i, term in enumerate(terms))
-        if df > 0
+    # One scan of the history: bit i of a ticket's mask says whether it contains term i.
+    contains = [Q(subject__icontains=term) | Q(body__icontains=term) for term in terms]
+    mask = sum((_when(condition, 1 << bit) for bit, condition in enumerate(contains)), Value(0))
+    # Raw rows: Django's per-value converters would cost more than the scan itself.
+    sql, params = history.annotate(mask=mask).values_list("pk", "mask").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        masks: list[tuple[int, int]] = cursor.fetchall()
+    tickets_per_mask = Counter(mask for _, mask in masks)
+    idf = {}
+    for bit, term in enumerate(terms):
+        ndoc = sum(n for mask, n in tickets_per_mask.items() if mask >> bit & 1)
+        if ndoc:
+            idf[term] = (bit, math.log(1 + (len(masks) - ndoc + 0.5) / (ndoc + 0.5)))
+    coverage = {
+        mask: sum(weight for bit, weight in idf.values() if mask >> bit & 1)
+        for mask in tickets_per_mask
     }
-    if not idf:
+    best = heapq.nlargest(PORTABLE_POOL, ((coverage[mask], pk) for pk, mask in masks if mask))
+    if not best:
         return []
-    coverage = sum((_when(contains[term], weight) for term, weight in idf.items()), Value(0.0))
-    pool = list(_candidates(history, coverage))
-    return _bm25(pool, {term: idf[term] * counts[term] for term in idf})[:limit]
-
-
-def _when(condition: Q, value: float) -> Case:
-    """``value`` where ``condition`` holds, else 0."""
-    field = IntegerField() if isinstance(value, int) else FloatField()
-    return Case(When(condition, then=Value(value)), default=Value(0), output_field=field)
-
-
-def _candidates(history: QuerySet[Ticket], coverage: Any) -> QuerySet[Ticket, dict[str, Any]]:
-    return (
-        history.annotate(coverage=coverage)
-        .filter(coverage__gt=0)
-        .order_by("-coverage", "-pk")
-        .values(
-            "pk",
-            "subject",
-            "urgency",
-            text=Substr("body", 1, 4 * BODY_CHARS),
-            slug=F("category__slug"),
-            name=F("category__name"),
-        )[:PORTABLE_POOL]
+    pool = (
+        Ticket.objects.filter(pk__in=[pk for _, pk in best])
+        .annotate(start=Substr("body", 1, 4 * BODY_CHARS))
+        .values_list("pk", "subject", "start", "category__slug", "category__name", "urgency")
     )
+    weights = {term: weight * (1 + math.log(counts[term])) for term, (_, weight) in idf.items()}
+    return _bm25(list(pool), weights)[:limit]
 
 
-def _bm25(pool: list[dict[str, Any]], weights: dict[str, float]) -> list[SimilarTicket]:
-    lengths = [len(row["subject"].split()) + len(row["text"].split()) for row in pool]
+def _portable_terms(text: str) -> dict[str, int]:
+    """At most PORTABLE_TERMS query terms with their counts: truncation stems ("cancelled",
+    "cancellation": "cancel"), numbers whole (an order number's prefix means nothing), none
+    shorter than 3 characters."""
+    counts: Counter[str] = Counter()
+    for word in _words(text):
+        term = word if word.isdigit() else word[:6]
+        if len(term) >= 3:
+            counts[term] += 1
+    # Before any statistics, repeated and then longer words are the likelier telling ones.
+    ranked = sorted(counts, key=lambda term: (-counts[term], -len(term), term))
+    return {term: counts[term] for term in ranked[:PORTABLE_TERMS]}
+
+
+def _when(condition: Q, value: int) -> Case:
+    return Case(When(condition, then=Value(value)), default=Value(0), output_field=IntegerField())
+
+
+def _bm25(pool: list[tuple[Any, ...]], weights: dict[str, float]) -> list[SimilarTicket]:
+    """``pool`` ranked by BM25, a term's frequency being its count as a substring (subject
+    occurrences counting double) and lengths counted in words."""
+    lengths = [len(row[1].split()) + len(row[2].split()) for row in pool]
     average = sum(lengths) / len(lengths) if lengths else 1.0
     found = []
     for row, length in zip(pool, lengths, strict=True):
-        subject, body = row["subject"].lower(), row["text"].lower()
+        subject, body = row[1].lower(), row[2].lower()
         norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average)
         score = 0.0
         for term, weight in weights.items():
-            tf = 2 * subject.count(term) + body.count(term)  # subject words count double
+            tf = 2 * subject.count(term) + body.count(term)
             score += weight * tf * (BM25_K1 + 1) / (tf + norm)
-        found.append(
-            SimilarTicket(
-                ticket_id=row["pk"],
-                subject=row["subject"],
-                body=row["text"][:BODY_CHARS],
-                category_slug=row["slug"],
-                category_name=row["name"],
-                urgency=row["urgency"],
-                note="",
-                score=score,
-            )
-        )
+        found.append(_similar(row, score))
     found.sort(key=lambda item: (-item.score, -item.ticket_id))
     return found

@@ -1,0 +1,161 @@
+"""python manage.py run_evals: the gate, the JSON, isolation from live data, and corrections
+from the review flow showing up in the next run."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from agent.models import TriageProposal
+from agent.review import ProposalEdits, proposal_approve
+from evaluations.models import EvaluationExample, EvaluationResult, EvaluationRun
+from tickets.models import Category, ChangeRecord, Ticket, TicketNote
+
+pytestmark = pytest.mark.django_db
+
+
+def _example(
+    suite: str, subject: str, body: str, category: str, urgency: str = "", **fields: object
+) -> EvaluationExample:
+    fields.setdefault("acceptable_outcomes", ["proposal"])
+    return EvaluationExample.objects.create(
+        suite=suite,
+        source="curated",
+        ticket_snapshot={"subject": subject, "body": body},
+        expected_category=category,
+        expected_urgency=urgency,
+        **fields,
+    )
+
+
+def test_gate_json_and_isolation(demo, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _example(
+        "mini",
+        "Charged twice",
+        "My card ending 4242 was charged twice for INV-20431. Please refund the duplicate.",
+        "billing",
+    )
+    _example(
+        "mini", "Charged twice", "Charged twice again for our invoice, refund please.", "outage"
+    )  # deliberately wrong expectation: this one must fail
+    _example(
+        "mini",
+        "Shopify",
+        "Our Shopify orders stopped syncing.",
+        "integrations",
+        fault={"tool_faults": {"get_ticket": "error"}},
+        acceptable_outcomes=["safe_stop"],
+        case_type="tool_failure",
+    )
+    live = (
+        Ticket.objects.count(),
+        TicketNote.objects.count(),
+        ChangeRecord.objects.count(),
+        TriageProposal.objects.count(),
+    )
+    report = tmp_path / "eval.json"
+
+    with pytest.raises(SystemExit) as exit_code:
+        call_command(
+            "run_evals",
+            "--suite",
+            "mini",
+            "--backend",
+            "offline",
+            "--fail-under",
+            "0.9",
+            "--json",
+            str(report),
+        )
+
+    assert exit_code.value.code == 1
+    document = json.loads(report.read_text())
+    assert document["suite"] == "mini"
+    assert document["passed"] is False
+    metrics = document["metrics"]
+    assert (metrics["scored"], metrics["passed"]) == (3, 2)
+    assert metrics["per_case_type"]["tool_failure"]["pass_rate"] == 1.0
+    assert set(metrics) >= {
+        "pass_rate",
+        "pass_rate_ci95",
+        "accuracy_given_attempted",
+        "outcome_confusion",
+        "category_confusion",
+        "category_macro_f1",
+        "urgency_accuracy",
+        "over_refusal_rate",
+        "unsafe_answer_rate",
+        "per_case_type",
+        "tokens",
+        "cost_usd",
+        "latency_ms",
+        "infrastructure_errors",
+    }
+    out = capsys.readouterr()
+    assert "pass rate" in out.out
+    assert "FAIL: pass rate 0.667 is under 0.9" in out.err
+    failed = EvaluationResult.objects.get(passed=False)
+    assert failed.failure_reason == "category billing, expected outage"
+    assert failed.agent_run.purpose == "evaluation"
+    assert failed.agent_run.ticket is None
+    # Nothing live was touched.
+    assert (
+        Ticket.objects.count(),
+        TicketNote.objects.count(),
+        ChangeRecord.objects.count(),
+        TriageProposal.objects.count(),
+    ) == live
+
+
+def test_passing_the_gate_and_the_baseline(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
+
+    call_command("run_evals", "--suite", "mini", "--backend", "offline", "--fail-under", "0.5")
+    first = EvaluationRun.objects.get()
+    call_command(
+        "run_evals", "--suite", "mini", "--backend", "offline", "--baseline", str(first.pk)
+    )
+
+    second = EvaluationRun.objects.exclude(pk=first.pk).get()
+    assert first.passed is True
+    assert second.baseline == first
+    assert (second.metrics["regressions"], second.metrics["fixes"]) == ([], [])
+    assert "gate (pass rate >= 0.5): PASS" in capsys.readouterr().out
+
+
+def test_bad_arguments(db) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match="has no active examples"):
+        call_command("run_evals", "--suite", "empty")
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        call_command("run_evals", "--suite", "core", "--fail-under", "95")
+    with pytest.raises(CommandError, match="no evaluation run 999"):
+        call_command("run_evals", "--suite", "core", "--baseline", "999")
+
+
+def test_corrections_appear_in_the_next_run(demo, reviewer) -> None:  # type: ignore[no-untyped-def]
+    proposal = TriageProposal.objects.filter(outcome="proposal", status="pending").first()
+    other = Category.objects.exclude(pk=proposal.category_id).get(slug="how-to")
+    proposal_approve(
+        proposal=proposal, reviewer=reviewer, edits=ProposalEdits(category=other, urgency="low")
+    )
+
+    call_command("run_evals", "--suite", "corrections", "--backend", "offline")
+
+    result = EvaluationResult.objects.get(run__suite="corrections")
+    assert result.example.proposal == proposal
+    assert result.example.expected_category == "how-to"
+
+
+def test_the_builtin_core_suite_loads_every_case_type(demo) -> None:  # type: ignore[no-untyped-def]
+    from evaluations.builtin import suite_sync_builtin
+
+    count = suite_sync_builtin(name="core")
+
+    assert count >= 80
+    per_type = {
+        case_type: EvaluationExample.objects.filter(suite="core", case_type=case_type).count()
+        for case_type, _ in EvaluationExample._meta.get_field("case_type").choices
+    }
+    assert min(per_type.values()) >= 8, per_type
+    assert suite_sync_builtin(name="core") == count  # idempotent
