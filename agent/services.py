@@ -126,6 +126,17 @@ def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
     run.latency_ms = result.latency_ms
     run.finished_at = timezone.now()
     run.save()
+    logger.info(
+        "run %s (%s, ticket %s) ended in %s after %d model calls, %d tokens, %d ms%s",
+        run.pk,
+        run.workflow,
+        run.ticket_id or "-",
+        run.outcome,
+        run.model_calls,
+        usage.total,
+        run.latency_ms,
+        f": {run.error}" if run.error else "",
+    )
     return run
 
 

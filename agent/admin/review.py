@@ -51,6 +51,14 @@ class ReviewForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000
     )
+    # On reject: what would have been right. Blank by default, so that rejecting never
+    # records the agent's own labels as the correction.
+    correct_category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(is_active=True), required=False, label="Category"
+    )
+    correct_urgency = forms.ChoiceField(
+        choices=[("", "---------"), *Urgency.choices], required=False, label="Urgency"
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -173,7 +181,9 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 )
                 proposal_approve(proposal=proposal, reviewer=user, edits=edits)
             elif action == "reject":
-                correct = ProposalEdits(data.get("category"), data.get("urgency") or None)
+                correct = ProposalEdits(
+                    data.get("correct_category"), data.get("correct_urgency") or None
+                )
                 proposal_reject(
                     proposal=proposal, reviewer=user, reason=data["reason"], correct=correct
                 )

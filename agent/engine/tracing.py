@@ -43,5 +43,6 @@ class Tracer:
             duration_ms=duration_ms,
             actor=actor,
         )
-        logger.info("run %s step %s %s: %s", self.run.pk, step.position, kind, summary)
+        # Steps at DEBUG (the trace holds them); each run's outcome is logged at INFO.
+        logger.debug("run %s step %s %s: %s", self.run.pk, step.position, kind, summary)
         return step

@@ -1,6 +1,7 @@
 """Staff review through the API and the admin: approve, edit, reject, undo; journaled,
 undoable, conflict-safe, permission-checked; corrections become evaluation examples."""
 
+import re
 import threading
 
 import pytest
@@ -351,3 +352,31 @@ def test_bulk_approve_takes_only_pending_high_confidence_proposals(
     text = response.content.decode()
     assert "Approved 1 proposals." in text
     assert "Left 1 untouched" in text
+
+
+def test_admin_reject_records_the_right_labels_only_when_given(
+    client: Client, reviewer, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """The reject form starts blank: rejecting must not record the agent's labels as right."""
+    client.force_login(reviewer)
+    url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+    page = client.get(url).content.decode()
+    reject_form = page[page.index('id="reject-form"') :]
+    chosen = re.findall(
+        r'<option value="([^"]*)" selected>', reject_form[: reject_form.index("</form>")]
+    )
+    assert chosen == ["", ""]  # both selects start on the blank choice
+
+    client.post(
+        url,
+        {
+            "action": "reject",
+            "reason": "It is a login problem.",
+            "correct_category": CategoryFactory(slug="account-access").pk,
+            "correct_urgency": "high",
+        },
+    )
+
+    example = EvaluationExample.objects.get()
+    assert example.acceptable_outcomes == ["proposal"]
+    assert (example.expected_category, example.expected_urgency) == ("account-access", "high")

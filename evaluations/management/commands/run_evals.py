@@ -38,8 +38,8 @@ class Command(BaseCommand):
             baseline = EvaluationRun.objects.filter(pk=options["baseline"]).first()
             if baseline is None:
                 raise CommandError(f"no evaluation run {options['baseline']}")
-        # One log line per trace step is right for a worker, noise under a progress bar.
-        logging.getLogger("agent.trace").setLevel(logging.WARNING)
+        # A log line per run is right for a worker, noise under a progress bar.
+        logging.getLogger("agent").setLevel(logging.WARNING)
         if suite in builtin_suite_names():
             suite_sync_builtin(name=suite)
         total = EvaluationExample.objects.filter(suite=suite, is_active=True).count()
