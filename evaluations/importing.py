@@ -21,7 +21,7 @@ class FieldMap:
 
     text: str = "text"
     subject: str | None = None
-    category: str = "category"
+    category: str | None = "category"  # None: the data has no category (urgency only)
     urgency: str | None = None
     id: str = "id"
     split: str = "split"
@@ -79,11 +79,17 @@ def examples_import(
         if limit and len(rows) >= limit:
             break
     with transaction.atomic():
-        categories = _categories({row.category for row in rows}, create_categories, report)
-        valid = [row for row in rows if row.category in categories]
+        categories = _categories(
+            {row.category for row in rows if row.category}, create_categories, report
+        )
+        valid = []
         for row in rows:
-            if row.category not in categories:
+            if row.category and row.category not in categories:
                 report.rejected.append((0, f"{row.external_id}: unknown category {row.category!r}"))
+            elif as_history and not row.category:
+                report.rejected.append((0, f"{row.external_id}: history needs a category"))
+            else:
+                valid.append(row)
         store = _store_history if as_history else _store_examples
         store(valid, suite, categories, report)
     return report
@@ -109,23 +115,26 @@ def _record(raw: str, fields: FieldMap, split: str | None) -> dict[str, Any] | N
 
 
 def _row(record: dict[str, Any], fields: FieldMap, urgency_map: dict[str, str] | None) -> Row:
-    text = str(record.get(fields.text) or "").strip()
+    subject = str(record.get(fields.subject) or "").strip() if fields.subject else ""
+    # A report with a title and an empty body is still a ticket; the title is then its text.
+    text = str(record.get(fields.text) or "").strip() or subject
     if not text:
         raise RowError(f"no text in {fields.text!r}")
     if len(text) > Ticket.BODY_MAX_LENGTH:
         raise RowError(f"text longer than {Ticket.BODY_MAX_LENGTH} characters")
-    label = str(record.get(fields.category) or "").strip()
-    if not label:
+    label = str(record.get(fields.category) or "").strip() if fields.category else ""
+    if fields.category and not label:
         raise RowError(f"no category in {fields.category!r}")
+    if not fields.category and not fields.urgency:
+        raise RowError("nothing to evaluate: no category field and no urgency field")
     external_id = str(record.get(fields.id) or "").strip()
     if not external_id:
         raise RowError(f"no id in {fields.id!r}")
-    subject = str(record.get(fields.subject) or "").strip() if fields.subject else ""
     return Row(
         external_id=external_id,
         subject=(subject or _subject_from(text))[: Ticket.SUBJECT_MAX_LENGTH],
         body=text,
-        category=_slug(label),
+        category=_slug(label) if label else "",
         urgency=_urgency(record, fields, urgency_map),
     )
 

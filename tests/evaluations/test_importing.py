@@ -219,3 +219,43 @@ def test_the_shared_datasets_import(file: str, arguments: list[str], category: s
     )
 
     assert EvaluationExample.objects.filter(suite="real").count() == 50
+
+
+def test_urgency_only_data_without_categories(tmp_path: Path) -> None:
+    """Like the Hadoop priority set: a title, sometimes an empty body, a priority, no category."""
+    path = _write(
+        tmp_path,
+        [
+            {
+                "id": "h1",
+                "summary": "NameNode crashes on restart",
+                "description": "",
+                "priority": "Blocker",
+            },
+            {"id": "h2", "summary": "Typo in docs", "description": "teh", "priority": "Trivial"},
+        ],
+    )
+    arguments = [
+        "--suite",
+        "bugs",
+        "--text-field",
+        "description",
+        "--subject-field",
+        "summary",
+        "--category-field",
+        "none",
+        "--urgency-field",
+        "priority",
+        "--urgency-map",
+        "Blocker=urgent,Trivial=low",
+    ]
+
+    call_command("import_examples", str(path), *arguments)
+    with pytest.raises(CommandError, match="no valid rows"):
+        call_command("import_examples", str(path), *arguments, "--as-history")
+
+    examples = {e.external_id: e for e in EvaluationExample.objects.all()}
+    assert examples["h1"].ticket_snapshot["body"] == "NameNode crashes on restart"
+    assert (examples["h1"].expected_category, examples["h1"].expected_urgency) == ("", "urgent")
+    assert not Category.objects.exists()
+    assert not Ticket.objects.exists()

@@ -17,7 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--suite", required=True, help="Suite name for the examples.")
         parser.add_argument("--text-field", default="text")
         parser.add_argument("--subject-field", default=None)
-        parser.add_argument("--category-field", default="category")
+        parser.add_argument(
+            "--category-field",
+            default="category",
+            help="Column holding the category; 'none' for data without one (urgency only).",
+        )
         parser.add_argument("--urgency-field", default=None)
         parser.add_argument("--id-field", default="id")
         parser.add_argument("--split-field", default="split")
@@ -57,7 +61,7 @@ class Command(BaseCommand):
             fields=FieldMap(
                 text=options["text_field"],
                 subject=options["subject_field"],
-                category=options["category_field"],
+                category=None if options["category_field"] == "none" else options["category_field"],
                 urgency=options["urgency_field"],
                 id=options["id_field"],
                 split=options["split_field"],
