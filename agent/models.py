@@ -79,6 +79,15 @@ class AgentRun(models.Model):
 
         return reverse("admin:agent_agentrun_change", args=[self.pk])
 
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
 
 class TraceStep(models.Model):
     """One step of a run, in order. Payloads are masked before they are stored."""

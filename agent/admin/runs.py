@@ -98,7 +98,7 @@ class AgentRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="tokens")
     def total_tokens(self, run: AgentRun) -> int:
-        return run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens
+        return run.total_tokens
 
     @admin.display(description="ticket")
     def ticket_link(self, run: AgentRun) -> str:

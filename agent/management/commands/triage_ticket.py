@@ -40,9 +40,7 @@ class Command(BaseCommand):
         for step in run.steps.order_by("position"):
             timing = f" ({step.duration_ms} ms)" if step.duration_ms is not None else ""
             self.stdout.write(f"  {step.position:>3}. {step.kind:<16} {step.summary}{timing}")
-        tokens = (
-            run.input_tokens + run.output_tokens + run.cache_read_tokens + run.cache_write_tokens
-        )
+        tokens = run.total_tokens
         style = self.style.SUCCESS if run.outcome != "safe_stop" else self.style.WARNING
         self.stdout.write(
             style(
