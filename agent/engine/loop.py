@@ -131,6 +131,7 @@ class AgentLoop:
                 raise StopRun(f"required context unavailable: {call.name} failed")
             if not result.ok:
                 self.ctx.flags.add("degraded_context")
+        executed = self._within_budget(calls, executed, workflow.context_budget_chars)
         opening = {
             "role": "user",
             "content": [{"type": "text", "text": workflow.instructions(self.ctx)}],
@@ -146,6 +147,31 @@ class AgentLoop:
             {"role": "assistant", "content": tool_uses},
             {"role": "user", "content": [result.block for result in executed]},
         ]
+
+    def _within_budget(
+        self, calls: list[ToolCall], executed: list["_Executed"], budget: int
+    ) -> list["_Executed"]:
+        """Keeps the context within the workflow's size budget: sources are kept in the order
+        the workflow lists them (most important first); one that does not fit is replaced by a
+        note saying so, traced, and the run is flagged ``degraded_context``."""
+        kept, used = [], 0
+        for call, result in zip(calls, executed, strict=True):
+            size = len(str(result.block["content"]))
+            if used + size <= budget or call.name in self.ctx.workflow.required_context:
+                kept.append(result)
+                used += size
+                continue
+            self.ctx.flags.add("degraded_context")
+            self.tracer.record(
+                "error",
+                f"{call.name} left out: {size} characters would exceed the context budget "
+                f"({used} of {budget} used)",
+                name=call.name,
+            )
+            kept.append(
+                _Executed(_error_block(call, "Left out: over the context budget."), ok=False)
+            )
+        return kept
 
     # --- the model -------------------------------------------------------------------------
 

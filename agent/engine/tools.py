@@ -6,7 +6,7 @@ need to catch anything else either; the loop turns any exception into an error r
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,6 @@ class Tool:
     risk: Risk
     handler: Handler
     outcome: str | None = None
-    schema_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -69,7 +68,7 @@ class Tool:
         """The JSON schema the model sees for this tool's input."""
         schema = self.input_model.model_json_schema()
         schema.pop("title", None)
-        return {**schema, **self.schema_overrides}
+        return schema
 
 
 def tool(

@@ -38,6 +38,7 @@ class WorkflowDefinition:
     inspect: Callable[[RunContext], set[str]]
     offline_model: Callable[[ModelRequest], ModelTurn]
     offline_model_name: str
+    # Characters of context results (ticket, similar tickets, templates) sent to the model.
     context_budget_chars: int = 24_000
 
     def tool(self, name: str) -> Tool | None:

@@ -289,3 +289,23 @@ def test_trace_steps_are_masked(history, django_capture_on_commit_callbacks) -> 
     assert "[REDACTED:api_key]" in stored
     for secret in (key, "Hunter2!x", "7946 0958", "owner@example.com"):
         assert secret not in stored
+
+
+def test_context_over_budget_leaves_sources_out_in_order(new_ticket: Ticket) -> None:
+    from dataclasses import replace
+
+    workflow = replace(workflow_get("support-triage"), context_budget_chars=400)
+    run = AgentRun.objects.create(ticket=new_ticket, workflow=workflow.name, backend="scripted")
+    ctx = RunContext(
+        workflow=workflow, subject_id=new_ticket.pk, subject=ticket_view_load(new_ticket.pk)
+    )
+    backend = ScriptedBackend(submit(new_ticket.pk))
+
+    result = run_loop(ctx=ctx, backend=backend, tracer=Tracer(run), limits=Limits())
+
+    assert result.outcome == "proposal"
+    assert "degraded_context" in ctx.flags
+    sent = backend.requests[0].messages[2]["content"]
+    assert sent[0]["is_error"] is False  # the ticket itself is always kept
+    assert any(block["content"] == "Left out: over the context budget." for block in sent)
+    assert run.steps.filter(kind="error", summary__contains="exceed the context budget").exists()
