@@ -24,7 +24,7 @@ from agent.review import (
     proposal_reject,
     proposal_undo,
 )
-from tickets.models import URGENCY_RANK, Category, Urgency
+from tickets.models import URGENCY_RANK, Category, ChangeRecord, Urgency
 
 QUEUE_ORDER = ["urgency_rank", "created_at", "id"]
 
@@ -245,11 +245,18 @@ def _note_diff(proposal: TriageProposal) -> list[tuple[str, str]]:
 
 
 def _label_changes(proposal: TriageProposal) -> list[tuple[str, str, str]]:
-    if proposal.status != TriageProposal.Status.EDITED:
+    """What the reviewer changed, read from the approval's journal (not the ticket's current
+    labels, which later edits may have moved on)."""
+    if proposal.status != TriageProposal.Status.EDITED or proposal.change_set is None:
         return []
-    ticket = proposal.ticket
+    record = ChangeRecord.objects.filter(
+        change_set=proposal.change_set, target="tickets.Ticket"
+    ).first()
+    if record is None:
+        return []
+    approved = Category.objects.filter(pk=record.after.get("category_id")).first()
     pairs = [
-        ("category", str(proposal.category or "-"), str(ticket.category or "-")),
-        ("urgency", proposal.urgency or "-", ticket.urgency or "-"),
+        ("category", str(proposal.category or "-"), str(approved or "-")),
+        ("urgency", proposal.urgency or "-", record.after.get("urgency") or "-"),
     ]
     return [pair for pair in pairs if pair[1] != pair[2]]

@@ -269,9 +269,11 @@ def test_admin_review_page_approve_with_edits_then_undo(client: Client, reviewer
     assert done.status_code == 302
     proposal.refresh_from_db()
     assert proposal.status == "edited"
+    Ticket.objects.filter(pk=proposal.ticket_id).update(urgency="low")  # a later change
     shown = client.get(url).content.decode()
     assert "Draft → published note" in shown
-    assert "urgency: high → <strong>normal</strong>" in shown
+    assert "urgency: high → <strong>normal</strong>" in shown  # what the approval set
+    Ticket.objects.filter(pk=proposal.ticket_id).update(urgency="normal")
 
     client.post(url, {"action": "undo"})
     proposal.refresh_from_db()

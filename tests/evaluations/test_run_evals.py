@@ -219,3 +219,30 @@ def test_claude_suite_runs_with_bounded_concurrency(settings) -> None:  # type: 
     assert run.metrics["cost_usd"] == pytest.approx(4 * (1000 * 1.0 + 100 * 5.0) / 1e6)
     assert len(api.requests) == 4
     assert peak[0] == 2  # bounded: never more than --concurrency calls at once
+
+
+def test_infrastructure_errors_are_counted_apart(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A failure of our own code is not scored as the model's: it is counted apart."""
+    from evaluations import runner
+
+    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
+    _example("mini", "Invoice", "Our invoice shows the wrong VAT number.", "billing")
+    calls = []
+
+    def broken_loop(**kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real_loop(**kwargs)
+
+    real_loop = runner.run_loop
+    monkeypatch.setattr(runner, "run_loop", broken_loop)
+    call_command("run_evals", "--suite", "mini", "--backend", "offline")
+
+    run = EvaluationRun.objects.get()
+    assert run.metrics["infrastructure_errors"] == 1
+    assert run.metrics["scored"] == 1
+    assert run.metrics["pass_rate"] == 1.0
+    broken = EvaluationResult.objects.get(infrastructure_error=True)
+    assert (broken.passed, broken.failure_reason) == (False, "infrastructure error")
+    assert "database went away" in broken.flags[0]
