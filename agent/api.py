@@ -59,9 +59,9 @@ class TicketWithProposalViewSet(TicketViewSet):
     serializer_class = TicketWithProposalSerializer
 
     def get_queryset(self) -> QuerySet[Ticket]:
-        newest_first = TriageProposal.objects.select_related("category", "reviewed_by").order_by(
-            "-created_at", "-id"
-        )
+        newest_first = TriageProposal.objects.select_related(
+            "category", "reviewed_by", "run"
+        ).order_by("-created_at", "-id")
         return (
             super()
             .get_queryset()

@@ -57,6 +57,12 @@ class AgentRun(models.Model):
     cache_write_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     latency_ms = models.PositiveIntegerField(default=0)
+    context_chars = models.PositiveIntegerField(
+        default=0, help_text="Characters of context (tool results) sent to the model."
+    )
+    context_left_out = models.JSONField(
+        default=list, blank=True, help_text="Context sources left out over the budget."
+    )
     error = models.TextField(blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -93,6 +99,7 @@ class TraceStep(models.Model):
     """One step of a run, in order. Payloads are masked before they are stored."""
 
     class Kind(models.TextChoices):
+        INTENT = "intent", "Intent"
         CONTEXT_SOURCE = "context_source", "Context source"
         MODEL_REQUEST = "model_request", "Model request"
         MODEL_RESPONSE = "model_response", "Model response"
@@ -202,6 +209,11 @@ class TriageProposal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} for {self.ticket.reference}"
+
+    @property
+    def prompt_version(self) -> str:
+        """The version of the prompt the proposal was made with (recorded on its run)."""
+        return self.run.prompt_version
 
     @property
     def flags(self) -> list[str]:

@@ -14,6 +14,7 @@ class ProposalSerializer(serializers.ModelSerializer):
         slug_field="slug", read_only=True
     )
     flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    prompt_version = serializers.CharField(read_only=True)
     reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
@@ -22,6 +23,7 @@ class ProposalSerializer(serializers.ModelSerializer):
             "id",
             "ticket",
             "run",
+            "prompt_version",
             "outcome",
             "status",
             "category",
@@ -98,6 +100,8 @@ class RunSerializer(serializers.ModelSerializer):
             "cache_write_tokens",
             "cost_usd",
             "latency_ms",
+            "context_chars",
+            "context_left_out",
             "error",
             "started_at",
             "finished_at",

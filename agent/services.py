@@ -14,7 +14,7 @@ from agent.engine.backends.base import ModelBackend
 from agent.engine.backends.pricing import cost_from_settings
 from agent.engine.backends.selection import backend_for
 from agent.engine.context import RunContext
-from agent.engine.loop import Limits, LoopResult, run_loop
+from agent.engine.loop import Limits, LoopResult, run_loop, trace_intent, trace_safe_stop
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import SAFE_STOP, workflow_get
 from agent.models import AgentRun, AgentSettings, Outcome, TriageProposal
@@ -87,17 +87,30 @@ def _triage_claimed(
     run = AgentRun.objects.create(
         ticket_id=ticket_id,
         workflow=workflow.name,
-        prompt_version=workflow.prompt_version,
         attempt=attempt,
         task_id=task_id,
         backend="none",
     )
     tracer = Tracer(run)
     if not agent_settings.agent_enabled:
+        result = LoopResult(
+            outcome=SAFE_STOP,
+            error="the agent is switched off (kill switch)",
+            prompt_version=workflow.prompt_version(),
+        )
+        limits = limits_from(agent_settings)
+        trace_intent(
+            tracer,
+            workflow=workflow,
+            subject_id=ticket_id,
+            prompt_version=result.prompt_version,
+            backend="none",
+            limits=limits,
+        )
         tracer.record(
             "error", "Kill switch is off: the ticket goes to manual triage, no model call"
         )
-        result = LoopResult(outcome=SAFE_STOP, error="the agent is switched off (kill switch)")
+        trace_safe_stop(tracer, result.error)
         return proposal_store(run=run, result=result, ctx=None)
     backend = backend or backend_for(workflow)
     run.backend, run.model = backend.name, backend.model
@@ -114,6 +127,7 @@ def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
     usage = result.usage
     run.status = AgentRun.Status.FINISHED
     run.outcome = result.outcome
+    run.prompt_version = result.prompt_version
     run.error = result.error
     run.risk_level = result.max_risk.value
     run.model_calls = result.model_calls
@@ -124,6 +138,7 @@ def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
     )
     run.cost_usd = cost_from_settings(usage).quantize(Decimal("0.000001"))
     run.latency_ms = result.latency_ms
+    run.context_chars, run.context_left_out = result.context_chars, result.context_left_out
     run.finished_at = timezone.now()
     run.save()
     logger.info(
@@ -150,7 +165,8 @@ def proposal_store(
     agent_run_finish(run=run, result=result)
     if run.ticket_id is None:
         raise ValueError("a proposal needs a run of a ticket")
-    output, flags = result.output, (ctx.flags if ctx else set())
+    output = result.output
+    flags = proposal_flags(result=result, ctx=ctx)
     proposal = TriageProposal(
         ticket_id=run.ticket_id,
         run=run,
@@ -163,10 +179,8 @@ def proposal_store(
         clarification_question=output.get("question", ""),
         missing_information=output.get("missing", []),
         error=result.error,
-        injection_suspected="injection_suspected" in flags
-        or bool(output.get("injection_suspected")),
-        requires_human_action=bool(output.get("requires_human_action"))
-        or result.outcome == Outcome.REFUSAL,
+        injection_suspected="injection_suspected" in flags,
+        requires_human_action="requires_human_action" in flags,
         degraded_context="degraded_context" in flags,
         similar_tickets=ctx.state.get("similar_tickets", []) if ctx else [],
     )
@@ -186,6 +200,18 @@ def proposal_store(
         allowed_from={Ticket.Status.TRIAGING},
     )
     return proposal
+
+
+def proposal_flags(*, result: LoopResult, ctx: RunContext | None) -> set[str]:
+    """The flags a run's proposal carries: those raised in code during the run, those the model
+    set, and ``requires_human_action`` on every refusal (a human takes the ticket over)."""
+    flags = set(ctx.flags) if ctx else set()
+    flags |= {
+        flag for flag in ("injection_suspected", "requires_human_action") if result.output.get(flag)
+    }
+    if result.outcome == Outcome.REFUSAL:
+        flags.add("requires_human_action")
+    return flags
 
 
 def _category(slug: str | None) -> Category | None:

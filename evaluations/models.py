@@ -43,6 +43,12 @@ class EvaluationExample(models.Model):
     acceptable_outcomes = models.JSONField(default=list)
     expected_category = models.SlugField(max_length=64, blank=True)
     expected_urgency = models.CharField(max_length=16, choices=Urgency.choices, blank=True)
+    expected_flags = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Flags that must be on (true) or off (false), e.g. {"injection_suspected": true}',
+    )
+    language = models.CharField(max_length=8, blank=True, help_text="e.g. en, es, de, fr")
     fault = models.JSONField(
         default=dict, blank=True, help_text='e.g. {"tool_faults": {"get_ticket": "error"}}'
     )
@@ -90,10 +96,19 @@ class EvaluationRun(models.Model):
         FAILED = "failed", "Failed"
 
     suite = models.SlugField(max_length=64, db_index=True)
+    workflow = models.CharField(max_length=64, default="support-triage")
     backend = models.CharField(max_length=32)
     model = models.CharField(max_length=64, blank=True)
     prompt_version = models.CharField(max_length=64, blank=True)
-    code_version = models.CharField(max_length=64, blank=True)
+    code_version = models.CharField(
+        max_length=64, blank=True, help_text="Digest of the code that decides and scores."
+    )
+    suite_hash = models.CharField(
+        max_length=64, blank=True, help_text="Digest of the suite's cases as they were run."
+    )
+    environment = models.JSONField(
+        default=dict, blank=True, help_text="Where it was measured: database, commit, history."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -106,6 +121,7 @@ class EvaluationRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        permissions = [("run_release_check", "Can run the release check (go / no-go)")]
 
     def __str__(self) -> str:
         return f"Evaluation {self.pk} of {self.suite} ({self.backend})"

@@ -2,12 +2,9 @@
 data (the ticket is a snapshot; nothing is written to tickets, notes or the journal)."""
 
 import logging
-import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,10 +19,12 @@ from agent.engine.tracing import Tracer
 from agent.engine.workflow import workflow_get
 from agent.models import AgentRun
 from agent.selectors import agent_settings_get
-from agent.services import TRIAGE_WORKFLOW, agent_run_finish, limits_from
+from agent.services import TRIAGE_WORKFLOW, agent_run_finish, limits_from, proposal_flags
 from agent.workflows.support_triage.subject import TicketView
+from evaluations.builtin import example_as_case, suite_hash
 from evaluations.models import EvaluationExample, EvaluationResult, EvaluationRun
 from evaluations.scoring import Actual, Expected, Scored, run_metrics, score_result
+from evaluations.versions import code_version, environment
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +46,19 @@ def evaluation_run_suite(
     ``threshold``, ``passed`` says whether the pass rate reached it (the release gate)."""
     workflow = workflow_get(TRIAGE_WORKFLOW)
     backend_name = backend or settings.TRIAGE_AGENT_BACKEND
-    probe = backend_for(workflow, backend_name)
+    examples = list(EvaluationExample.objects.filter(suite=suite, is_active=True).order_by("pk"))
     run = EvaluationRun.objects.create(
         suite=suite,
+        workflow=workflow.name,
         backend=backend_name,
-        model=probe.model,
-        prompt_version=workflow.prompt_version,
-        code_version=_code_version(),
+        model=backend_for(workflow, backend_name).model,
+        prompt_version=workflow.prompt_version(),
+        code_version=code_version(),
+        suite_hash=suite_hash(example_as_case(example) for example in examples),
+        environment=environment(),
         threshold=threshold,
         baseline=baseline,
     )
-    examples = list(EvaluationExample.objects.filter(suite=suite, is_active=True).order_by("pk"))
     # The offline backend is local work and SQLite allows one writer: no threads for it.
     workers = max(1, concurrency if backend_name != "offline" else 1)
     if workers == 1:
@@ -122,7 +123,6 @@ def example_evaluate(
             workflow=workflow.name,
             backend=backend.name,
             model=backend.model,
-            prompt_version=workflow.prompt_version,
         )
         subject_id = SNAPSHOT_ID_BASE + example.pk
         ctx = RunContext(
@@ -138,13 +138,14 @@ def example_evaluate(
             limits=limits_from(agent_settings_get()),
         )
         agent_run_finish(run=agent_run, result=result)
+        flags = sorted(proposal_flags(result=result, ctx=ctx))
         actual = Actual(
             outcome=result.outcome,
             category=str(result.output.get("category", "")),
             urgency=str(result.output.get("urgency", "")),
             policy_violations=ctx.policy_violations,
+            flags=frozenset(flags),
         )
-        flags = sorted(ctx.flags | _output_flags(result.output))
     except Exception as error:  # counted apart from model failures
         logger.exception("evaluation of example %s failed", example.pk)
         actual, flags = Actual(outcome="", infrastructure_error=True), [f"error: {error!r}"[:200]]
@@ -195,6 +196,8 @@ def _expected(example: EvaluationExample) -> Expected:
         category=example.expected_category,
         urgency=example.expected_urgency,
         case_type=example.case_type,
+        flags={str(flag): bool(on) for flag, on in (example.expected_flags or {}).items()},
+        language=example.language,
     )
 
 
@@ -207,6 +210,7 @@ def _scored(result: EvaluationResult) -> Scored:
             category=result.category,
             urgency=result.urgency,
             infrastructure_error=result.infrastructure_error,
+            flags=frozenset(result.flags),
         ),
         passed=result.passed,
         reason=result.failure_reason,
@@ -215,26 +219,3 @@ def _scored(result: EvaluationResult) -> Scored:
         cost_usd=float(result.cost_usd),
         latency_ms=result.latency_ms,
     )
-
-
-def _output_flags(output: dict[str, Any]) -> set[str]:
-    return {flag for flag in ("injection_suspected", "requires_human_action") if output.get(flag)}
-
-
-def _code_version() -> str:
-    """The git commit the code runs at, when it is a checkout."""
-    git = shutil.which("git")
-    if git is None:
-        return ""
-    try:
-        head = subprocess.run(
-            [git, "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return head.stdout.strip()

@@ -10,6 +10,16 @@ def ticket_list() -> QuerySet[Ticket]:
     return Ticket.objects.select_related("category").order_by("-created_at", "-id")
 
 
+HISTORY_STATUSES = (Ticket.Status.TRIAGED, Ticket.Status.RESOLVED)
+
+
+def ticket_history() -> QuerySet[Ticket]:
+    """The human-labelled history: tickets triaged or resolved with a category. Labels reach a
+    ticket only through staff approval or a labelled import, so this is what retrieval and
+    evaluations may learn from."""
+    return Ticket.objects.filter(status__in=HISTORY_STATUSES, category__isnull=False)
+
+
 def category_active_list() -> QuerySet[Category]:
     """Categories the agent may choose from, in a stable order."""
     return Category.objects.filter(is_active=True).order_by("slug")

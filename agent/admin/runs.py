@@ -86,6 +86,8 @@ class AgentRunAdmin(ReadOnlyAdmin):
                     "cache_write_tokens",
                     "cost_usd",
                     "latency_ms",
+                    "context_chars",
+                    "context_left_out",
                     "started_at",
                     "finished_at",
                     "task_id",

@@ -25,7 +25,7 @@ from agent.engine.backends.base import (
 from agent.engine.context import RunContext
 from agent.engine.tools import Risk, Tool, ToolError, ToolInput
 from agent.engine.tracing import Tracer
-from agent.engine.workflow import SAFE_STOP
+from agent.engine.workflow import SAFE_STOP, WorkflowDefinition
 from agent.policy import policy_decide
 
 Kind = str  # TraceStep.Kind values; the engine writes them as plain strings
@@ -52,6 +52,9 @@ class LoopResult:
     model_calls: int = 0
     latency_ms: int = 0
     max_risk: Risk = Risk.READ
+    prompt_version: str = ""
+    context_chars: int = 0  # characters of context results sent to the model
+    context_left_out: list[str] = field(default_factory=list)  # sources over the budget
 
 
 class StopRun(Exception):
@@ -87,11 +90,21 @@ class AgentLoop:
         """Runs the workflow to an outcome. Never raises for model or tool behaviour."""
         workflow = self.ctx.workflow
         try:
+            static_context = workflow.static_context()
+            self.result.prompt_version = workflow.prompt_version(static_context)
+            trace_intent(
+                self.tracer,
+                workflow=workflow,
+                subject_id=self.ctx.subject_id,
+                prompt_version=self.result.prompt_version,
+                backend=f"{self.backend.name}:{self.backend.model}",
+                limits=self.limits,
+            )
             self.ctx.flags |= workflow.inspect(self.ctx)
             messages = self._gather_context()
             request = ModelRequest(
                 system=workflow.system_prompt,
-                static_context=workflow.static_context(),
+                static_context=static_context,
                 tools=workflow.tools,
                 messages=messages,
                 max_tokens=self.limits.max_tokens_per_turn,
@@ -115,6 +128,7 @@ class AgentLoop:
         except StopRun as stop:
             self.tracer.record("error", f"Safe stop: {stop}", payload={"reason": str(stop)})
             self.result.outcome, self.result.error = SAFE_STOP, str(stop)
+            trace_safe_stop(self.tracer, str(stop))
             return self.result
 
     # --- context ---------------------------------------------------------------------------
@@ -162,6 +176,7 @@ class AgentLoop:
                 used += size
                 continue
             self.ctx.flags.add("degraded_context")
+            self.result.context_left_out.append(call.name)
             self.tracer.record(
                 "error",
                 f"{call.name} left out: {size} characters would exceed the context budget "
@@ -171,6 +186,7 @@ class AgentLoop:
             kept.append(
                 _Executed(_error_block(call, "Left out: over the context budget."), ok=False)
             )
+        self.result.context_chars = used
         return kept
 
     # --- the model -------------------------------------------------------------------------
@@ -331,6 +347,46 @@ class AgentLoop:
         self.result.outcome, self.result.output = outcome, output
         self.tracer.record("output", f"Outcome: {outcome}", payload=output)
         return self.result
+
+
+def trace_intent(
+    tracer: Tracer,
+    *,
+    workflow: WorkflowDefinition,
+    subject_id: int,
+    prompt_version: str,
+    backend: str,
+    limits: Limits,
+) -> None:
+    """The first step of every run: what it was asked to do, and within which bounds."""
+    tracer.record(
+        "intent",
+        f"{workflow.description} Subject: {workflow.subject_field} {subject_id}; at most "
+        f"{workflow.max_side_effect_description}.",
+        name=workflow.name,
+        payload={
+            "workflow": workflow.name,
+            "subject": {workflow.subject_field: subject_id},
+            "max_side_effect": str(workflow.max_side_effect),
+            "outcomes": list(workflow.outcomes),
+            "tools": [tool.name for tool in workflow.tools],
+            "prompt_version": prompt_version,
+            "backend": backend,
+            "limits": {
+                "max_steps": limits.max_steps,
+                "token_budget": limits.token_budget,
+                "timeout_seconds": limits.timeout_seconds,
+                "context_budget_chars": workflow.context_budget_chars,
+            },
+        },
+    )
+
+
+def trace_safe_stop(tracer: Tracer, reason: str) -> None:
+    """The last step of a run that ended in a safe stop (every run ends in an output step)."""
+    tracer.record(
+        "output", f"Outcome: {SAFE_STOP}", payload={"outcome": SAFE_STOP, "error": reason}
+    )
 
 
 def run_loop(

@@ -70,6 +70,10 @@ class Tool:
         schema.pop("title", None)
         return schema
 
+    def output_schema(self) -> dict[str, Any]:
+        """The JSON schema of what the tool returns (its result, as the model reads it)."""
+        return self.output_model.model_json_schema()
+
 
 def tool(
     *,

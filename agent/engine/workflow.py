@@ -2,6 +2,8 @@
 outcomes, its prompt and its context. The loop, the policy and the backends read it; adding a
 workflow never means changing them."""
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +23,6 @@ class WorkflowDefinition:
     max_side_effect_description: str
     tools: tuple[Tool, ...]
     outcomes: tuple[str, ...]
-    prompt_version: str
     system_prompt: str
     # The subject field every tool call must match (the policy pins it to the run's subject).
     subject_field: str
@@ -37,6 +38,7 @@ class WorkflowDefinition:
     # Deterministic checks on the subject that raise flags whatever the model says.
     inspect: Callable[[RunContext], set[str]]
     offline_model: Callable[[ModelRequest], ModelTurn]
+    # Names the offline model's version; derive it from its content (``content_digest``).
     offline_model_name: str
     # Characters of context results (ticket, similar tickets, templates) sent to the model.
     context_budget_chars: int = 24_000
@@ -47,6 +49,34 @@ class WorkflowDefinition:
     @property
     def terminal_tools(self) -> list[str]:
         return [tool.name for tool in self.tools if tool.terminal]
+
+    def prompt_version(self, static_context: str | None = None) -> str:
+        """The version of everything the model is told: the system prompt, every tool's name,
+        description and schemas, and the static context (e.g. category rules, read live unless
+        given). Derived from the content, so no change can ship under an old version."""
+        if static_context is None:
+            static_context = self.static_context()
+        tools = [
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "input": tool.input_schema(),
+                "output": tool.output_schema(),
+            }
+            for tool in self.tools
+        ]
+        return f"{self.name}@" + content_digest(
+            self.system_prompt, json.dumps(tools, sort_keys=True), static_context
+        )
+
+
+def content_digest(*parts: str) -> str:
+    """A short, stable digest of some texts (the first 12 hex digits of their SHA-256)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")  # so that ("ab", "c") and ("a", "bc") differ
+    return digest.hexdigest()[:12]
 
 
 _REGISTRY: dict[str, WorkflowDefinition] = {}

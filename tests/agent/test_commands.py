@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from tickets.models import Ticket
 
 
@@ -10,8 +11,10 @@ def test_triage_ticket_runs_and_prints_the_trace(new_ticket: Ticket, capsys) -> 
     call_command("triage_ticket", str(new_ticket.pk))
 
     out = capsys.readouterr().out
-    assert "support-triage · offline:offline-heuristic-v1 · prompt support-triage/v1" in out
-    assert "  1. policy_decision  Policy allowed (get_ticket" in out
+    model, prompt = SUPPORT_TRIAGE.offline_model_name, SUPPORT_TRIAGE.prompt_version()
+    assert f"support-triage · offline:{model} · prompt {prompt}" in out
+    assert "  1. intent           Classify a support ticket" in out
+    assert "  2. policy_decision  Policy allowed (get_ticket" in out
     assert "Outcome: proposal · 3 model calls · 0 tokens" in out
     assert "maria@example.com" not in out  # masked
 

@@ -69,7 +69,7 @@ def test_ingest_to_proposal_with_claude_through_a_real_worker(
     assert (run.input_tokens, run.output_tokens, run.cache_read_tokens) == (1200, 90, 3000)
     assert run.cost_usd > 0
     kinds = list(run.steps.order_by("position").values_list("kind", flat=True))
-    assert kinds[:3] == ["policy_decision", "context_source", "tool_result"]
+    assert kinds[:4] == ["intent", "policy_decision", "context_source", "tool_result"]
     assert kinds[-4:] == ["policy_decision", "tool_call", "tool_result", "output"]
     assert "model_request" in kinds
     assert "model_response" in kinds

@@ -17,6 +17,7 @@ from agent.engine.tracing import Tracer
 from agent.engine.workflow import workflow_get
 from agent.models import AgentRun, TraceStep, TriageProposal
 from agent.services import triage_ticket_run
+from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from agent.workflows.support_triage.subject import ticket_view_load
 from tests.agent.scripted import ScriptedBackend, submit, tool_use, turn
 from tickets.models import Ticket, TicketNote
@@ -70,6 +71,7 @@ def test_a_scripted_proposal_is_stored_with_a_complete_trace(new_ticket: Ticket)
     assert new_ticket.status == Ticket.Status.AWAITING_REVIEW
     assert new_ticket.category is None  # nothing on the ticket changes before approval
     assert _kinds(proposal) == [
+        "intent",
         "policy_decision",
         "context_source",
         "tool_result",  # get_ticket
@@ -94,6 +96,9 @@ def test_a_scripted_proposal_is_stored_with_a_complete_trace(new_ticket: Ticket)
         10,
     )
     assert run.risk_level == "propose"
+    assert run.prompt_version == SUPPORT_TRIAGE.prompt_version()
+    assert 0 < run.context_chars <= SUPPORT_TRIAGE.context_budget_chars
+    assert run.context_left_out == []
     # The model saw the context only as tool results of calls it did not make itself.
     first = backend.requests[0]
     assert [m["role"] for m in first.messages] == ["user", "assistant", "user"]
@@ -309,3 +314,5 @@ def test_context_over_budget_leaves_sources_out_in_order(new_ticket: Ticket) -> 
     assert sent[0]["is_error"] is False  # the ticket itself is always kept
     assert any(block["content"] == "Left out: over the context budget." for block in sent)
     assert run.steps.filter(kind="error", summary__contains="exceed the context budget").exists()
+    assert result.context_left_out == ["list_similar_tickets", "list_reply_templates"]
+    assert result.context_chars == len(sent[0]["content"])  # what was kept

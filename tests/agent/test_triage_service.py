@@ -11,6 +11,7 @@ from agent.models import AgentRun, TriageProposal
 from agent.selectors import agent_settings_get
 from agent.services import tickets_requeue_stale, triage_ticket_run
 from agent.tasks import requeue_stale_tickets, triage_ticket
+from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from tests.agent.scripted import ScriptedBackend
 from tickets.models import Ticket
 
@@ -91,7 +92,10 @@ def test_kill_switch_sends_tickets_to_manual_triage_without_a_model(new_ticket: 
     assert backend.requests == []
     new_ticket.refresh_from_db()
     assert new_ticket.status == Ticket.Status.NEEDS_MANUAL_TRIAGE
-    assert proposal.run.steps.get().summary.startswith("Kill switch is off")
+    steps = list(proposal.run.steps.order_by("position"))
+    assert [step.kind for step in steps] == ["intent", "error", "output"]
+    assert steps[1].summary.startswith("Kill switch is off")
+    assert proposal.run.prompt_version == SUPPORT_TRIAGE.prompt_version()
 
 
 def test_a_crash_hands_the_ticket_back_for_a_retry(new_ticket: Ticket) -> None:

@@ -74,7 +74,6 @@ def summarise():  # type: ignore[no-untyped-def]
             max_side_effect_description="a summary shown to staff",
             tools=(get_thread, submit_summary),
             outcomes=("summary", "safe_stop"),
-            prompt_version="summarise-thread/v1",
             system_prompt="Summarise the thread for the next agent on shift.",
             subject_field="ticket_id",
             load_subject=lambda pk: TicketFactory._meta.model.objects.get(pk=pk),

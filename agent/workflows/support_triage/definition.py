@@ -6,18 +6,24 @@ from pathlib import Path
 from agent.engine.backends.base import ToolCall
 from agent.engine.context import RunContext
 from agent.engine.tools import Risk
-from agent.engine.workflow import WorkflowDefinition
+from agent.engine.workflow import WorkflowDefinition, content_digest
 from agent.workflows.support_triage import cues
-from agent.workflows.support_triage.offline import MODEL_NAME, offline_decide
+from agent.workflows.support_triage.offline import offline_decide
 from agent.workflows.support_triage.subject import TicketView, ticket_view_load
 from agent.workflows.support_triage.tools import TOOLS
 from tickets.models import URGENCY_DEFINITIONS
 from tickets.selectors import category_active_list
 
 NAME = "support-triage"
-PROMPT_VERSION = "support-triage/v1"
-SYSTEM_PROMPT = (Path(__file__).parent / "prompts" / "system_v1.md").read_text(encoding="utf-8")
+HERE = Path(__file__).parent
+SYSTEM_PROMPT = (HERE / "prompts" / "system.md").read_text(encoding="utf-8")
 CONTEXT_SIMILAR = 3
+# The offline model is named by the content of the code that decides (prompt versions likewise
+# come from the prompt's content: ``WorkflowDefinition.prompt_version``).
+OFFLINE_MODEL_SOURCES = ("offline.py", "cues.py")
+OFFLINE_MODEL_NAME = "offline-heuristic@" + content_digest(
+    *((HERE / name).read_text(encoding="utf-8") for name in OFFLINE_MODEL_SOURCES)
+)
 
 
 def static_context() -> str:
@@ -71,7 +77,6 @@ SUPPORT_TRIAGE = WorkflowDefinition(
     max_side_effect_description="a pending proposal stored beside the ticket",
     tools=TOOLS,
     outcomes=("proposal", "clarification", "refusal", "safe_stop"),
-    prompt_version=PROMPT_VERSION,
     system_prompt=SYSTEM_PROMPT,
     subject_field="ticket_id",
     load_subject=ticket_view_load,
@@ -81,5 +86,5 @@ SUPPORT_TRIAGE = WorkflowDefinition(
     required_context=frozenset({"get_ticket"}),
     inspect=inspect,
     offline_model=offline_decide,
-    offline_model_name=MODEL_NAME,
+    offline_model_name=OFFLINE_MODEL_NAME,
 )

@@ -19,7 +19,6 @@ from agent.engine.backends.base import ModelRequest, ModelTurn
 from agent.workflows.support_triage import cues
 from tickets.selectors import category_active_list
 
-MODEL_NAME = "offline-heuristic-v1"
 VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enough evidence)
 # A neighbour's vote is (its similarity / the best one's) to this power: near-duplicates of the
 # ticket dominate, distant ones still break ties. Chosen on BANKING77's dev split, leave one out

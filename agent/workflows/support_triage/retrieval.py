@@ -30,13 +30,12 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Substr
 
 from tickets.models import Ticket, TicketNote
+from tickets.selectors import ticket_history
 
 MAX_LIMIT = 20
 BODY_CHARS = 1_000
 
-# "Human-approved": on this system labels reach a ticket only through staff approval or a
-# labelled import, so a triaged or resolved ticket with a category is a human-approved one.
-HISTORY_STATUSES = (Ticket.Status.TRIAGED, Ticket.Status.RESOLVED)
+# The SQL form of ``tickets.selectors.ticket_history`` (the human-approved history).
 # Must imply the predicate of the partial GIN index (migration 0003) for the index to be used.
 HISTORY_SQL = "t.status IN ('triaged', 'resolved') AND t.category_id IS NOT NULL"
 
@@ -241,7 +240,7 @@ def _search_portable(text: str, limit: int, exclude: int | None) -> list[Similar
     terms = list(counts)
     if not terms:
         return []
-    history = Ticket.objects.filter(status__in=HISTORY_STATUSES, category__isnull=False)
+    history = ticket_history()
     if exclude is not None:
         history = history.exclude(pk=exclude)
     # One scan of the history: bit i of a ticket's mask says whether it contains term i.

@@ -76,6 +76,7 @@ class Command(BaseCommand):
         low, high = m["pass_rate_ci95"]
         rows = [
             ("run", f"{run.pk} ({run.suite}, {run.backend}:{run.model})"),
+            ("measured on", _measured_on(run)),
             (
                 "pass rate",
                 f"{m['pass_rate']:.3f}  (95% CI {low:.3f}-{high:.3f}, {m['passed']}/{m['scored']})",
@@ -109,6 +110,15 @@ class Command(BaseCommand):
             self.stdout.write(f"gate (pass rate >= {run.threshold}): {verdict}")
 
 
+def _measured_on(run: EvaluationRun) -> str:
+    env = run.environment
+    return (
+        f"{env.get('database', '?')}, {env.get('history_tickets', '?')} history tickets, "
+        f"commit {env.get('commit') or '?'}; {run.prompt_version}, {run.code_version}, "
+        f"{run.suite_hash}"
+    )
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -117,10 +127,13 @@ def _document(run: EvaluationRun) -> dict[str, Any]:
     return {
         "run_id": run.pk,
         "suite": run.suite,
+        "suite_hash": run.suite_hash,
+        "workflow": run.workflow,
         "backend": run.backend,
         "model": run.model,
         "prompt_version": run.prompt_version,
         "code_version": run.code_version,
+        "environment": run.environment,
         "baseline_run_id": run.baseline_id,
         "threshold": run.threshold,
         "passed": run.passed,
