@@ -3,6 +3,7 @@
 
 python3 dev.py demo    set everything up and serve the demo on http://127.0.0.1:8000
 python3 dev.py test    run the test suite (extra arguments go to pytest)
+python3 dev.py gate    the release gate on a freshly seeded database (CI runs it too)
 python3 dev.py setup   create .venv and install the locked dependencies only
 python3 dev.py lint    ruff and mypy
 python3 dev.py lock    re-resolve requirements.lock from pyproject.toml
@@ -13,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -23,11 +25,15 @@ LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".requirements.lock.sha256"
 ENV_FILE = ROOT / ".env"
 DEMO_ADDRESS = "127.0.0.1:8000"
+GATE_BASELINE = ROOT / "evaluations" / "baselines" / "release-offline.json"
 
 
-def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+def run(*args: str | Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> None:
+    """Runs a command; an exit code outside ``ok`` stops dev.py with that code."""
     print("+", " ".join(str(arg) for arg in args), flush=True)
-    subprocess.run([str(arg) for arg in args], cwd=ROOT, check=True, env=env)
+    code = subprocess.run([str(arg) for arg in args], cwd=ROOT, env=env).returncode
+    if code not in ok:
+        raise subprocess.CalledProcessError(code, [str(arg) for arg in args])
 
 
 def setup() -> None:
@@ -79,6 +85,32 @@ def test(pytest_args: list[str]) -> None:
     run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *pytest_args, env=env)
 
 
+def gate(database_urls: list[str], *, record: bool = False) -> None:
+    """The release gate, as CI runs it: on each freshly seeded database (a new SQLite file when
+    none is given), the frozen release suite on the offline backend, then ``release_check``,
+    both against the recorded baseline. Fails on a regression, not on the verdict itself:
+    the verdict is printed as it is. ``--record`` records the results as the new baseline."""
+    setup()
+    with tempfile.TemporaryDirectory(prefix="triage-gate-") as scratch:
+        for url in database_urls or [f"sqlite:///{scratch}/gate.sqlite3"]:
+            env = {
+                **os.environ,
+                "DATABASE_URL": url,
+                "TRIAGE_AGENT_BACKEND": "offline",
+                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", secrets.token_urlsafe(50)),
+                "DJANGO_LOG_LEVEL": "WARNING",
+            }
+            flag = "--record-baseline" if record else "--regression-baseline"
+            print(f"\n--- release gate on {url.split('@')[-1]}", flush=True)
+            run(PYTHON, "manage.py", "migrate", "--noinput", "-v0", env=env)
+            run(PYTHON, "manage.py", "seed_demo", env=env)
+            run(PYTHON, "manage.py", "run_evals", "--suite", "release", "--backend", "offline",
+                flag, GATE_BASELINE, env=env)  # fmt: skip
+            # Recording, the verdict's own exit code (GO 0, SANDBOX 1, NO-GO 2) is expected.
+            verdicts = (0, 1, 2) if record else (0,)
+            run(PYTHON, "manage.py", "release_check", flag, GATE_BASELINE, env=env, ok=verdicts)
+
+
 def lint() -> None:
     setup()
     run(PYTHON, "-m", "ruff", "check", ".")
@@ -112,6 +144,8 @@ def main() -> None:
             test(rest)
         elif command == "setup":
             setup()
+        elif command == "gate":
+            gate([arg for arg in rest if arg != "--record"], record="--record" in rest)
         elif command == "lint":
             lint()
         elif command == "lock":

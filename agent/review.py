@@ -9,9 +9,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from agent.engine.tools import Risk
 from agent.engine.tracing import Tracer
+from agent.engine.writes import write_path
 from agent.models import Outcome, TriageProposal
-from agent.permissions import user_can_review
+from agent.permissions import REVIEW_PERMISSION, user_can_review
 from agent.signals import proposal_corrected
 from tickets.models import Category, ChangeRecord, Ticket, TicketNote
 
@@ -33,6 +35,18 @@ class ProposalEdits:
 TICKET_FIELDS = ("category_id", "urgency", "status")
 
 
+@write_path(
+    caused_by="review",
+    writes="publishes the draft as an internal TicketNote and sets the ticket's category, "
+    "urgency and status",
+    risk=Risk.INTERNAL_WRITE,
+    audit="the change journal (ChangeRecord with before and after, one change set) and an "
+    "approval step on the run's trace",
+    undo="proposal_undo",
+    undo_how="Undo approval reverts the change set: the note is retracted, the labels and "
+    "status restored.",
+    permission=REVIEW_PERMISSION,
+)
 @transaction.atomic
 def proposal_approve(
     *, proposal: TriageProposal, reviewer: Any, edits: ProposalEdits | None = None
@@ -101,6 +115,16 @@ def proposal_approve(
     return proposal
 
 
+@write_path(
+    caused_by="review",
+    writes="moves the ticket to manual triage and records the proposal's review state",
+    risk=Risk.INTERNAL_WRITE,
+    audit="the change journal (ChangeRecord with the status before) and a rejection step on "
+    "the run's trace",
+    undo_how="By hand: the ticket is with a person, who triages it; the journal keeps the "
+    "status it had before. Nothing on the ticket's content was changed.",
+    permission=REVIEW_PERMISSION,
+)
 @transaction.atomic
 def proposal_reject(
     *, proposal: TriageProposal, reviewer: Any, reason: str, correct: ProposalEdits | None = None
@@ -138,6 +162,16 @@ def proposal_reject(
     return proposal
 
 
+@write_path(
+    caused_by="review",
+    writes="retracts the published note and restores the ticket's category, urgency and status",
+    risk=Risk.INTERNAL_WRITE,
+    audit="the reverted ChangeRecords (reverted_at, reverted_by) and a rollback step on the "
+    "run's trace",
+    undo_how="It is itself the rollback. Both states stay in the journal; a ticket that needs "
+    "the labels again is triaged again.",
+    permission=REVIEW_PERMISSION,
+)
 @transaction.atomic
 def proposal_undo(*, proposal: TriageProposal, reviewer: Any) -> TriageProposal:
     """Reverses an approval's change set: the note is retracted, the ticket's labels and status

@@ -15,8 +15,10 @@ from agent.engine.backends.pricing import cost_from_settings
 from agent.engine.backends.selection import backend_for
 from agent.engine.context import RunContext
 from agent.engine.loop import Limits, LoopResult, run_loop, trace_intent, trace_safe_stop
+from agent.engine.tools import Risk
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import SAFE_STOP, workflow_get
+from agent.engine.writes import write_path
 from agent.models import AgentRun, AgentSettings, Outcome, TriageProposal
 from agent.selectors import agent_settings_get
 from tickets.models import Category, Ticket
@@ -155,6 +157,15 @@ def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
     return run
 
 
+@write_path(
+    caused_by="agent",
+    writes="stores a pending TriageProposal beside the ticket and moves the ticket to a queue "
+    "(awaiting review or manual triage); nothing on the ticket itself changes",
+    risk=Risk.PROPOSE,
+    audit="the run and its ordered trace (AgentRun, TraceStep)",
+    undo="proposal_reject",
+    undo_how="Reject the proposal: it is never applied and the ticket goes to a human.",
+)
 @transaction.atomic
 def proposal_store(
     *, run: AgentRun, result: LoopResult, ctx: RunContext | None

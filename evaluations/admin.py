@@ -4,14 +4,23 @@ evidence; a run's page carries its report (see ``evaluations.report``)."""
 import json
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from agent.admin.runs import ReadOnlyAdmin
+from agent.services import TRIAGE_WORKFLOW
 from evaluations import report
+from evaluations.builtin import suite_role
 from evaluations.models import CaseType, EvaluationExample, EvaluationResult, EvaluationRun
+from evaluations.release.check import release_check
+from evaluations.scoring import compare
+
+RELEASE_CHECK_PERMISSION = "evaluations.run_release_check"
 
 TREND_RUNS = 20
 LISTED_CHANGES = 100  # regressions or fixes listed on the page; the rest are counted
@@ -63,10 +72,13 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     "suite",
+                    "workflow",
                     "backend",
                     "model",
                     "prompt_version",
                     "code_version",
+                    "suite_hash",
+                    "environment",
                     "status",
                     "started_at",
                     "finished_at",
@@ -112,6 +124,76 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
     def metrics_json(self, run: EvaluationRun) -> str:
         return format_html("<pre>{}</pre>", json.dumps(run.metrics, indent=2, sort_keys=True))
 
+    actions = ["compare_runs"]
+
+    def get_urls(self) -> list[URLPattern]:
+        check = self.admin_site.admin_view(self.release_check_view)
+        compare = self.admin_site.admin_view(self.compare_view)
+        return [
+            path("release-check/", check, name="evaluations_release_check"),
+            path("compare/", compare, name="evaluations_evaluationrun_compare"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Compare the two selected runs side by side")
+    def compare_runs(
+        self, request: HttpRequest, queryset: QuerySet[EvaluationRun]
+    ) -> HttpResponse | None:
+        runs = list(queryset.order_by("started_at", "id")[:3])
+        if len(runs) != 2:
+            self.message_user(request, "Select exactly two runs to compare.", messages.WARNING)
+            return None
+        url = reverse("admin:evaluations_evaluationrun_compare")
+        return HttpResponseRedirect(f"{url}?baseline={runs[0].pk}&run={runs[1].pk}")
+
+    def compare_view(self, request: HttpRequest) -> HttpResponse:
+        """Two runs side by side: versions, pass rates, unsafe answers, per case type, and
+        the examples that regressed or were fixed from the first (older) to the second."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            baseline = EvaluationRun.objects.get(pk=int(request.GET.get("baseline", "")))
+            run = EvaluationRun.objects.get(pk=int(request.GET.get("run", "")))
+        except (ValueError, EvaluationRun.DoesNotExist):
+            raise Http404("Give two existing runs: ?baseline=<id>&run=<id>") from None
+        changes = compare(
+            dict(run.results.values_list("example_id", "passed")),
+            dict(baseline.results.values_list("example_id", "passed")),
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Run {baseline.pk} against run {run.pk}",
+            "opts": self.model._meta,
+            "baseline": baseline,
+            "run": run,
+            "comparison": _comparison(baseline, run),
+            "same_suite": baseline.suite == run.suite,
+            "regressions": _changes(run.pk, changes.regressions),
+            "fixes": _changes(baseline.pk, changes.fixes),
+        }
+        return TemplateResponse(request, "admin/evaluations/evaluationrun/compare.html", context)
+
+    def release_check_view(self, request: HttpRequest) -> HttpResponse:
+        """The go / no-go report, computed live (its self-tests roll back). Triage admins."""
+        if not request.user.has_perm(RELEASE_CHECK_PERMISSION):
+            raise PermissionDenied
+        report = release_check(workflow_name=request.GET.get("workflow", TRIAGE_WORKFLOW))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Release check: {report.verdict}",
+            "report": report,
+            "system": report.as_dict()["system"],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/evaluations/release_check.html", context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        can_check = request.user.has_perm(RELEASE_CHECK_PERMISSION)
+        extra_context = {**(extra_context or {}), "can_release_check": can_check}
+        return super().changelist_view(request, extra_context)
+
     def change_view(
         self,
         request: HttpRequest,
@@ -125,11 +207,30 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+def _summary(run: EvaluationRun) -> dict[str, Any]:
+    """What ``report.version_comparison`` compares of a run."""
+    return {
+        "prompt_version": run.prompt_version,
+        "model": f"{run.backend}:{run.model}",
+        "code_version": run.code_version,
+        "suite_hash": run.suite_hash,
+        "database": (run.environment or {}).get("database", ""),
+        "metrics": run.metrics or {},
+    }
+
+
+def _comparison(baseline: EvaluationRun, run: EvaluationRun) -> list[report.ComparisonRow]:
+    return report.version_comparison(_summary(baseline), _summary(run), dict(CaseType.choices))
+
+
 def _report_context(run: EvaluationRun) -> dict[str, Any]:
     """What templates/admin/evaluations/evaluationrun/report.html shows of ``run``."""
     metrics = run.metrics or {}
     return {
         "run": run,
+        "suite_role": suite_role(run.suite),
+        "environment": run.environment or {},
+        "comparison": _comparison(run.baseline, run) if run.baseline else [],
         "has_metrics": bool(metrics),
         "metric_rows": report.metric_rows(metrics),
         "outcomes": report.heatmap(metrics.get("outcome_confusion") or {}),

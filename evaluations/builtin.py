@@ -13,10 +13,24 @@ from agent.engine.workflow import content_digest
 from evaluations.models import EvaluationExample
 
 SUITES_DIR = Path(__file__).with_name("suites")  # the JSON files of the built-in suites
+# Suites the offline rules may be tuned on: their scores are development figures.
+DEVELOPMENT_SUITES = frozenset({"core"})
+CORRECTIONS_SUITE = "corrections"
 
 
 def builtin_suite_names() -> list[str]:
     return sorted(path.stem for path in SUITES_DIR.glob("*.json") if ".lock" not in path.suffixes)
+
+
+def suite_role(name: str) -> str:
+    """What a suite's figures are evidence of, said wherever they are reported."""
+    if suite_lock_get(name) is not None:
+        return "release suite: frozen, held out (no rule was tuned on it)"
+    if name in DEVELOPMENT_SUITES:
+        return "development suite: the offline rules were tuned on it (not evidence of quality)"
+    if name == CORRECTIONS_SUITE:
+        return "corrections from staff review"
+    return "imported or curated suite"
 
 
 def builtin_suite_cases(name: str) -> list[dict[str, Any]]:

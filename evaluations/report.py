@@ -318,3 +318,81 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Cost", f"${float(metrics.get('cost_usd') or 0):.4f}"),
         ("Latency p50 / p95", f"{latency.get('p50', 0)} ms / {latency.get('p95', 0)} ms"),
     ]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    label: str
+    baseline: str
+    current: str
+    change: str
+    worse: bool = False
+
+
+def version_comparison(
+    baseline: Mapping[str, Any], current: Mapping[str, Any], labels: Mapping[str, str]
+) -> list[ComparisonRow]:
+    """Two runs side by side: what they ran (versions, suite, database) and how they scored
+    (pass rate, unsafe answers, over-refusal, accuracy, each case type). Each run is a mapping
+    with ``prompt_version``, ``model``, ``code_version``, ``suite_hash``, ``database`` and
+    ``metrics``."""
+    rows = [
+        ComparisonRow(
+            label,
+            str(baseline.get(key) or "-"),
+            str(current.get(key) or "-"),
+            "same" if baseline.get(key) == current.get(key) else "changed",
+        )
+        for label, key in (
+            ("Prompt version", "prompt_version"),
+            ("Model", "model"),
+            ("Code", "code_version"),
+            ("Suite content", "suite_hash"),
+            ("Database", "database"),
+        )
+    ]
+    old, new = baseline.get("metrics") or {}, current.get("metrics") or {}
+    rows.append(_rate_row("Pass rate", old.get("pass_rate"), new.get("pass_rate")))
+    before, after = int(old.get("unsafe_answers", 0)), int(new.get("unsafe_answers", 0))
+    rows.append(
+        ComparisonRow(
+            "Unsafe answers", str(before), str(after), f"{after - before:+d}", after > before
+        )
+    )
+    rows.append(
+        _rate_row(
+            "Over-refusal rate",
+            old.get("over_refusal_rate"),
+            new.get("over_refusal_rate"),
+            higher_is_better=False,
+        )
+    )
+    rows.append(
+        _rate_row("Category accuracy", old.get("category_accuracy"), new.get("category_accuracy"))
+    )
+    rows.append(
+        _rate_row("Urgency accuracy", old.get("urgency_accuracy"), new.get("urgency_accuracy"))
+    )
+    old_types, new_types = old.get("per_case_type") or {}, new.get("per_case_type") or {}
+    order = {case_type: i for i, case_type in enumerate(labels)}
+    for case_type in sorted(
+        set(old_types) | set(new_types), key=lambda t: (order.get(t, len(order)), t)
+    ):
+        rows.append(
+            _rate_row(
+                f"Pass rate: {labels.get(case_type, case_type)}",
+                (old_types.get(case_type) or {}).get("pass_rate"),
+                (new_types.get(case_type) or {}).get("pass_rate"),
+            )
+        )
+    return rows
+
+
+def _rate_row(
+    label: str, before: float | None, after: float | None, *, higher_is_better: bool = True
+) -> ComparisonRow:
+    if before is None or after is None:
+        return ComparisonRow(label, _percent(before), _percent(after), "n/a")
+    points = (after - before) * 100
+    worse = points < -1e-9 if higher_is_better else points > 1e-9
+    return ComparisonRow(label, _percent(before), _percent(after), f"{points:+.1f} pts", worse)

@@ -4,12 +4,24 @@ from typing import Any
 
 from django.db import transaction
 
+from agent.engine.tools import Risk
+from agent.engine.writes import write_path
 from agent.models import Outcome, TriageProposal
+from agent.permissions import REVIEW_PERMISSION
+from evaluations.builtin import CORRECTIONS_SUITE
 from evaluations.models import OUTCOMES, CaseType, EvaluationExample
 
-CORRECTIONS_SUITE = "corrections"
 
-
+@write_path(
+    caused_by="review",
+    writes="stores an EvaluationExample in the corrections suite (the ticket as the agent saw "
+    "it, the similar tickets it was shown, and what the reviewer decided)",
+    risk=Risk.INTERNAL_WRITE,
+    audit="the example itself: its author, the proposal it corrects, created and updated times",
+    undo_how="Triage admins edit the example or untick 'is active' in the admin; inactive "
+    "examples are not evaluated.",
+    permission=REVIEW_PERMISSION,
+)
 @transaction.atomic
 def example_record_correction(
     *, proposal: TriageProposal, reviewer: Any, correct: Any = None

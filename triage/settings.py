@@ -225,6 +225,10 @@ TRIAGE_MODEL_TIMEOUT_SECONDS = env.float("TRIAGE_MODEL_TIMEOUT_SECONDS", default
 TRIAGE_STALE_AFTER_SECONDS = env.int("TRIAGE_STALE_AFTER_SECONDS", default=300)
 # Seconds; the loop's retry backoff base (tests set 0).
 TRIAGE_RETRY_BASE_DELAY = env.float("TRIAGE_RETRY_BASE_DELAY", default=0.5)
+# The release check (go / no-go): the frozen suite whose runs are release evidence, and how old
+# that evidence may be.
+TRIAGE_RELEASE_SUITE = env.str("TRIAGE_RELEASE_SUITE", default="release")
+TRIAGE_RELEASE_EVIDENCE_MAX_AGE_DAYS = env.int("TRIAGE_RELEASE_EVIDENCE_MAX_AGE_DAYS", default=7)
 
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-tickets": {"task": "agent.tasks.requeue_stale_tickets", "schedule": 60.0},

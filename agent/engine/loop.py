@@ -270,7 +270,12 @@ class AgentLoop:
             "policy_decision",
             f"Policy {verdict} ({call.name} {_brief(call.input)})",
             name=call.name,
-            payload={"allowed": decision.allowed, "reason": decision.reason, "input": call.input},
+            payload={
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+                "violation": decision.violation,
+                "input": call.input,
+            },
         )
         if not decision.allowed or decision.tool is None or decision.arguments is None:
             self.ctx.policy_violations += decision.violation

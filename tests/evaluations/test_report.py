@@ -278,3 +278,69 @@ def test_report_needs_the_evaluation_view_permission(client: Client, runs) -> No
 
     assert page.status_code == 403
     assert "heatmap" not in page.content.decode()
+
+
+def test_version_comparison_shows_what_changed_and_what_got_worse() -> None:
+    from evaluations.report import version_comparison
+
+    def summary(prompt: str, pass_rate: float, unsafe: int, ambiguous: float) -> dict:  # type: ignore[type-arg]
+        return {
+            "prompt_version": prompt,
+            "model": "offline:m1",
+            "code_version": "code@1",
+            "suite_hash": "suite@1",
+            "database": "postgresql 15.20",
+            "metrics": {
+                "pass_rate": pass_rate,
+                "unsafe_answers": unsafe,
+                "over_refusal_rate": 0.1,
+                "per_case_type": {"ambiguous": {"pass_rate": ambiguous}},
+            },
+        }
+
+    rows = {
+        row.label: row
+        for row in version_comparison(
+            summary("p@1", 0.8, 0, 0.5), summary("p@2", 0.9, 1, 0.25), LABELS
+        )
+    }
+
+    assert (rows["Prompt version"].change, rows["Model"].change) == ("changed", "same")
+    assert (rows["Pass rate"].change, rows["Pass rate"].worse) == ("+10.0 pts", False)
+    assert (rows["Unsafe answers"].change, rows["Unsafe answers"].worse) == ("+1", True)
+    assert rows["Pass rate: Ambiguous"].worse
+    assert rows["Pass rate: Ambiguous"].current == "25.0%"
+    assert rows["Over-refusal rate"].change == "+0.0 pts"
+    assert rows["Category accuracy"].change == "n/a"
+
+
+def test_two_runs_side_by_side_in_the_admin(client: Client, runs) -> None:  # type: ignore[no-untyped-def]
+    examples, baseline, current = runs
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    report = client.get(f"/admin/evaluations/evaluationrun/{current.pk}/change/").content.decode()
+    action = client.post(
+        "/admin/evaluations/evaluationrun/",
+        {"action": "compare_runs", "_selected_action": [baseline.pk, current.pk]},
+    )
+    page = client.get(action["Location"])
+
+    assert re.search(r"Unsafe answers</th><td>0</td><td>1</td>", report)  # the report's table
+    assert action.status_code == 302
+    assert action["Location"].endswith(f"compare/?baseline={baseline.pk}&run={current.pk}")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert re.search(
+        r"Pass rate</th><td>75.0%</td><td>50.0%</td>\s*<td><span class=\"unsafe\">-25.0 pts", html
+    )
+    assert f"/admin/evaluations/evaluationexample/{examples[0].pk}/change/" in html  # a regression
+    assert "category outage, expected billing" in html
+    assert (
+        client.get("/admin/evaluations/evaluationrun/compare/?baseline=x&run=1").status_code == 404
+    )
+    one = client.post(
+        "/admin/evaluations/evaluationrun/",
+        {"action": "compare_runs", "_selected_action": [current.pk]},
+        follow=True,
+    )
+    assert "Select exactly two runs to compare." in one.content.decode()

@@ -5,10 +5,18 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 from tqdm import tqdm
 
-from evaluations.builtin import builtin_suite_names, suite_sync_builtin
+from evaluations.builtin import builtin_suite_names, suite_role, suite_sync_builtin
 from evaluations.models import EvaluationExample, EvaluationResult, EvaluationRun
+from evaluations.release.baseline import (
+    BaselineError,
+    baseline_record,
+    baseline_section,
+    evaluation_regressions,
+    evaluation_section,
+)
 from evaluations.runner import evaluation_run_suite
 
 
@@ -27,6 +35,19 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, default=None, help="Write the metrics here.")
         parser.add_argument(
             "--concurrency", type=int, default=4, help="Parallel model calls for remote backends."
+        )
+        parser.add_argument(
+            "--regression-baseline",
+            type=Path,
+            default=None,
+            help="Exit 1 on a regression against the evaluation recorded in this file (a new "
+            "unsafe answer, a case type under its recorded pass rate).",
+        )
+        parser.add_argument(
+            "--record-baseline",
+            type=Path,
+            default=None,
+            help="Record this run in the baseline file (for this database).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -63,6 +84,12 @@ class Command(BaseCommand):
         if options["json"]:
             options["json"].write_text(json.dumps(_document(run), indent=2) + "\n")
             self.stdout.write(f"Metrics written to {options['json']}")
+        if options["record_baseline"]:
+            path = options["record_baseline"]
+            baseline_record(path, connection.vendor, "evaluation", evaluation_section(run))
+            self.stdout.write(f"Recorded in {path} ({connection.vendor}).")
+        if options["regression_baseline"] and self._regressed(run, options["regression_baseline"]):
+            raise SystemExit(1)
         if run.passed is False:
             self.stderr.write(
                 self.style.ERROR(
@@ -71,11 +98,25 @@ class Command(BaseCommand):
             )
             raise SystemExit(1)
 
+    def _regressed(self, run: EvaluationRun, path: Path) -> bool:
+        try:
+            regressions = evaluation_regressions(
+                run, baseline_section(path, connection.vendor, "evaluation")
+            )
+        except BaselineError as error:
+            raise CommandError(str(error)) from error
+        for regression in regressions:
+            self.stderr.write(self.style.ERROR(f"regression: {regression}"))
+        if not regressions:
+            self.stdout.write(f"No regression against {path} ({connection.vendor}).")
+        return bool(regressions)
+
     def _summary(self, run: EvaluationRun) -> None:
         m = run.metrics
         low, high = m["pass_rate_ci95"]
         rows = [
             ("run", f"{run.pk} ({run.suite}, {run.backend}:{run.model})"),
+            ("suite role", suite_role(run.suite)),
             ("measured on", _measured_on(run)),
             (
                 "pass rate",
@@ -128,6 +169,7 @@ def _document(run: EvaluationRun) -> dict[str, Any]:
         "run_id": run.pk,
         "suite": run.suite,
         "suite_hash": run.suite_hash,
+        "suite_role": suite_role(run.suite),
         "workflow": run.workflow,
         "backend": run.backend,
         "model": run.model,
