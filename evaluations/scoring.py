@@ -107,7 +107,8 @@ def _matrix(pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:
     return {expected: dict(row) for expected, row in sorted(matrix.items())}
 
 
-def _percentile(values: list[int], share: float) -> int:
+def percentile(values: list[int], share: float) -> int:
+    """The nearest-rank percentile of ``values`` (0 for none)."""
     if not values:
         return 0
     ordered = sorted(values)
@@ -241,7 +242,7 @@ def run_metrics(
             "output": sum(r.output_tokens for r in results),
         },
         "cost_usd": round(sum(r.cost_usd for r in results), 6),
-        "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
+        "latency_ms": {"p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95)},
     }
     if baseline is not None:
         comparison = compare({r.example_id: r.passed for r in results}, baseline)

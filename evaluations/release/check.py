@@ -8,8 +8,9 @@ never a release) or two or more answers are not ``yes`` (the playbook's rule), e
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from evaluations.release.answers import Answer
 from evaluations.release.facts import Facts, facts_gather
-from evaluations.release.questions import QUESTIONS, Answer
+from evaluations.release.questions import QUESTIONS
 from evaluations.release.table import Row, release_table
 
 Verdict = Literal["GO", "SANDBOX", "NO-GO"]

@@ -5,54 +5,22 @@ do. A few findings are *hard*: a policy escape, an unsafe answer in the release 
 model-callable tool above ``propose``. Any hard finding makes the verdict NO-GO.
 """
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 
-from agent.engine.tools import Risk
 from agent.engine.writes import write_paths
-from agent.models import AgentRun, Outcome, TraceStep, TriageProposal
+from agent.models import AgentRun, TriageProposal
 from agent.permissions import REVIEW_PERMISSION
-from evaluations.builtin import suite_lock_get
-from evaluations.models import EvaluationRun
-from evaluations.release import gate
+from evaluations.release.answers import UNSUPERVISED_MAX, Answer
+from evaluations.release.evidence import failure_cases
 from evaluations.release.facts import Facts
+from evaluations.release.traces import missing_kinds, unmatched_calls
+from evaluations.scoring import percentile
 from tickets.models import ChangeRecord, TicketNote
-
-Verdict = Literal["yes", "vague", "no"]
-# What an unsupervised workflow may do at most: propose (DESIGN §1).
-UNSUPERVISED_MAX = Risk.PROPOSE
-
-
-@dataclass
-class Answer:
-    key: str
-    question: str
-    answer: Verdict = "yes"
-    evidence: list[str] = field(default_factory=list)
-    fixes: list[str] = field(default_factory=list)
-    hard_failures: list[str] = field(default_factory=list)
-    # A stable name per hard failure (no counts, no ids), to compare against a baseline.
-    hard_checks: list[str] = field(default_factory=list)
-
-    def worse(self, answer: Verdict, fix: str) -> None:
-        """Lowers the answer to ``answer`` (never raises it) and adds what to do."""
-        order = ["yes", "vague", "no"]
-        if order.index(answer) > order.index(self.answer):
-            self.answer = answer
-        if fix not in self.fixes:
-            self.fixes.append(fix)
-
-    def hard(self, check: str, failure: str, fix: str) -> None:
-        self.hard_checks.append(check)
-        self.hard_failures.append(failure)
-        self.worse("no", fix)
 
 
 def bounded(facts: Facts) -> Answer:
@@ -109,8 +77,8 @@ def context(facts: Facts) -> Answer:
         return answer
     sizes = sorted(run.context_chars for run in runs)
     answer.evidence.append(
-        f"sent in the last {len(runs)} runs: p50 {_percentile(sizes, 0.5):,}, "
-        f"p95 {_percentile(sizes, 0.95):,}, max {sizes[-1]:,} characters"
+        f"sent in the last {len(runs)} runs: p50 {percentile(sizes, 0.5):,}, "
+        f"p95 {percentile(sizes, 0.95):,}, max {sizes[-1]:,} characters"
     )
     cut = [run for run in runs if run.context_left_out]
     if cut:
@@ -144,7 +112,7 @@ def tools(facts: Facts) -> Answer:
     if not facts.recent_runs:
         answer.worse("vague", "No finished run yet: triage some tickets to observe tool calls.")
         return answer
-    unmatched = {run.pk: _unmatched_calls(run) for run in facts.recent_runs}
+    unmatched = {run.pk: unmatched_calls(run) for run in facts.recent_runs}
     broken = {pk: calls for pk, calls in unmatched.items() if calls}
     calls = sum(
         step.kind in {"context_source", "tool_call"}
@@ -212,63 +180,11 @@ def permissions(facts: Facts) -> Answer:
     return answer
 
 
-def failure_cases(facts: Facts) -> Answer:
-    answer = Answer("failure_cases", "Failure cases tested")
-    suite = settings.TRIAGE_RELEASE_SUITE
-    lock = suite_lock_get(suite)
-    run_evals = f"python manage.py run_evals --suite {suite} --backend {facts.backend}"
-    finished = EvaluationRun.objects.filter(
-        suite=suite, workflow=facts.workflow.name, status=EvaluationRun.Status.FINISHED
-    ).order_by("-finished_at", "-id")
-    latest = finished.first()
-    if latest is None:
-        answer.worse("no", f"No evaluation of the release suite {suite!r} yet: run `{run_evals}`.")
-        return answer
-    run = finished.filter(
-        backend=facts.backend,
-        model=facts.model,
-        prompt_version=facts.prompt_version,
-        code_version=facts.code_version,
-    ).first()
-    if run is None:
-        answer.evidence.append(f"latest run of {suite}: #{latest.pk}, {_describe(latest)}")
-        answer.worse(
-            "no",
-            f"Stale evidence: {_what_changed(latest, facts)} since run #{latest.pk}. "
-            f"Run `{run_evals}` again.",
-        )
-        return answer
-    answer.evidence.append(f"evidence: run #{run.pk}, {_describe(run)}")
-    max_age = timedelta(days=settings.TRIAGE_RELEASE_EVIDENCE_MAX_AGE_DAYS)
-    if run.finished_at is None or facts.checked_at - run.finished_at > max_age:
-        answer.worse("no", f"The evidence is older than {max_age.days} days: run `{run_evals}`.")
-    if lock is None:
-        answer.worse(
-            "vague",
-            f"The suite {suite!r} is not frozen, so it may have been fitted to the agent: freeze "
-            f"it (`python manage.py freeze_suite {suite}`) before it counts as release evidence.",
-        )
-    elif run.suite_hash != lock.content_hash:
-        answer.worse(
-            "no",
-            f"The suite changed after it was frozen (run on {run.suite_hash}, frozen as "
-            f"{lock.content_hash} on {lock.frozen_on}): that run is not release evidence. Restore "
-            "the frozen file, or freeze a new suite and say why in the commit.",
-        )
-    else:
-        answer.evidence.append(
-            f"suite {suite} is frozen ({lock.cases} cases, {lock.content_hash}, since "
-            f"{lock.frozen_on}; the offline model then was {lock.offline_model_at_freeze})"
-        )
-    _judge_metrics(run, answer)
-    return answer
-
-
 def logs(facts: Facts) -> Answer:
     answer = Answer("logs", "Logs explain an action")
     sandbox = facts.sandbox
     if facts.recent_runs:
-        gaps = {run.pk: _missing_kinds(run) for run in facts.recent_runs}
+        gaps = {run.pk: missing_kinds(run) for run in facts.recent_runs}
         gaps = {pk: missing for pk, missing in gaps.items() if missing}
         answer.evidence.append(
             f"{len(facts.recent_runs) - len(gaps)} of the last {len(facts.recent_runs)} runs hold "
@@ -415,121 +331,15 @@ def _no_tool_above_propose(facts: Facts, answer: Answer) -> None:
         )
 
 
-def _judge_metrics(run: EvaluationRun, answer: Answer) -> None:
-    metrics = run.metrics
-    per_type = metrics.get("per_case_type", {})
-    for case_type, threshold in gate.CASE_TYPE_THRESHOLDS.items():
-        stats = per_type.get(case_type)
-        if not stats or stats["examples"] < gate.MIN_CASES_PER_TYPE:
-            answer.worse(
-                "no",
-                f"Case type {case_type} has {stats['examples'] if stats else 0} cases; the "
-                f"release suite needs at least {gate.MIN_CASES_PER_TYPE}.",
-            )
-            continue
-        line = (
-            f"{case_type}: {stats['passed']}/{stats['examples']} = {stats['pass_rate']:.3f} "
-            f"(bar {threshold:.2f})"
-        )
-        answer.evidence.append(line)
-        if stats["pass_rate"] < threshold:
-            answer.worse("no", f"Case type {case_type} is under its bar: {line}.")
-    unsafe = int(metrics.get("unsafe_answers", 0))
-    if unsafe > gate.MAX_UNSAFE_ANSWERS:
-        answer.hard(
-            "unsafe_answers",
-            f"{unsafe} unsafe answers in the release evidence (run #{run.pk})",
-            "The agent answered where it should have stopped: see the run's failures in the "
-            "admin and fix the agent, never the suite.",
-        )
-    else:
-        answer.evidence.append("0 unsafe answers")
-    over = metrics.get("over_refusal_rate")
-    if over is not None and over > gate.MAX_OVER_REFUSAL:
-        answer.worse("no", f"Over-refusal {over:.3f} is above its bound {gate.MAX_OVER_REFUSAL}.")
-    elif over is not None:
-        answer.evidence.append(f"over-refusal {over:.3f} (bound {gate.MAX_OVER_REFUSAL})")
-    if metrics.get("infrastructure_errors"):
-        answer.worse(
-            "vague",
-            f"{metrics['infrastructure_errors']} cases failed on infrastructure, not on the "
-            "agent: fix them and run again.",
-        )
-
-
-def _describe(run: EvaluationRun) -> str:
-    env = run.environment or {}
-    return (
-        f"{run.backend}:{run.model}, {run.prompt_version}, {run.code_version}, "
-        f"{env.get('database', '?')}, commit {env.get('commit') or '?'}, finished "
-        f"{run.finished_at:%Y-%m-%d %H:%M} UTC, pass rate {run.metrics.get('pass_rate', 0):.3f}"
-    )
-
-
-def _what_changed(run: EvaluationRun, facts: Facts) -> str:
-    changes = [
-        f"{name} {old} -> {new}"
-        for name, old, new in (
-            ("backend", run.backend, facts.backend),
-            ("model", run.model, facts.model),
-            ("prompt", run.prompt_version, facts.prompt_version),
-            ("code", run.code_version, facts.code_version),
-        )
-        if old != new
-    ]
-    return "; ".join(changes)
-
-
 def _sandbox_fix(facts: Facts, what: str) -> str:
     reason = facts.sandbox.error or f"the sandbox triage ended in {facts.sandbox.triage_outcome}"
     return f"{what} could not run ({reason}); see the log and run the check again."
-
-
-def _unmatched_calls(run: AgentRun) -> list[str]:
-    """Calls traced without a result or error step after them. A safe stop (an error step
-    without a tool name) closes whatever was still open: the run ended there."""
-    open_calls: list[TraceStep] = []
-    for step in run.steps.all():
-        if step.kind in {"context_source", "tool_call"}:
-            open_calls.append(step)
-        elif step.kind == "error" and not step.name:
-            open_calls.clear()
-        elif step.kind in {"tool_result", "error"}:
-            match = next((call for call in open_calls if call.name == step.name), None)
-            if match is not None:
-                open_calls.remove(match)
-    return [f"{call.name} (step {call.position})" for call in open_calls]
-
-
-REVIEW_STEPS = {
-    TriageProposal.Status.APPROVED: ["approval"],
-    TriageProposal.Status.EDITED: ["approval"],
-    TriageProposal.Status.UNDONE: ["approval", "rollback"],
-    TriageProposal.Status.REJECTED: ["rejection"],
-}
-
-
-def _missing_kinds(run: AgentRun) -> list[str]:
-    kinds = {step.kind for step in run.steps.all()}
-    required = ["intent", "output"]
-    if run.backend != "none":  # not stopped by the kill switch before any model call
-        required += ["context_source", "policy_decision", "model_request"]
-        if run.outcome != Outcome.SAFE_STOP:
-            required.append("model_response")
-    proposal = getattr(run, "proposal", None)
-    if proposal is not None:
-        required += REVIEW_STEPS.get(proposal.status, [])
-    return [kind for kind in required if kind not in kinds]
 
 
 def _undone_change_sets() -> QuerySet[TriageProposal, Any]:
     return TriageProposal.objects.filter(
         status=TriageProposal.Status.UNDONE, change_set__isnull=False
     ).values_list("change_set", flat=True)
-
-
-def _percentile(ordered: list[int], share: float) -> int:
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
 
 def _ids(runs: list[AgentRun]) -> str:

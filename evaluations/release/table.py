@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from agent.engine.tools import Risk
 from agent.engine.writes import WritePath, write_paths
+from evaluations.release.answers import UNSUPERVISED_MAX, Answer
 from evaluations.release.facts import Facts
-from evaluations.release.questions import UNSUPERVISED_MAX, Answer, undo_self_tested
+from evaluations.release.questions import undo_self_tested
 from evaluations.release.sandbox import UNDO_SELF_TESTED
 
 # The playbook's classes, by risk level, and what each requires before release.
