@@ -45,13 +45,14 @@ def code_version() -> str:
 
 @cache
 def git_commit() -> str:
-    """The commit checked out, with ``+dirty`` when files differ from it; empty outside git."""
+    """The commit checked out, with ``+dirty`` when the code in ``CODE_SOURCES`` differs from
+    it (docs or a recorded baseline do not count); empty outside git."""
     git = shutil.which("git")
     if git is None:
         return ""
     try:
         head = _git(git, "rev-parse", "--short=12", "HEAD")
-        dirty = _git(git, "status", "--porcelain", "--untracked-files=no")
+        dirty = _git(git, "status", "--porcelain", "--", *CODE_SOURCES)
     except (OSError, subprocess.SubprocessError):
         return ""
     return head + ("+dirty" if dirty else "")

@@ -9,7 +9,7 @@ from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from evaluations.builtin import builtin_suite_cases, example_as_case, suite_hash, suite_sync_builtin
 from evaluations.models import EvaluationExample
 from evaluations.runner import evaluation_run_suite
-from evaluations.versions import code_version, database_label
+from evaluations.versions import code_version, database_label, git_commit
 from tests.factories import CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +31,7 @@ def test_the_prompt_version_follows_the_content() -> None:
 def test_the_offline_model_is_named_by_its_content() -> None:
     assert re.fullmatch(r"offline-heuristic@[0-9a-f]{12}", SUPPORT_TRIAGE.offline_model_name)
     assert re.fullmatch(r"code@[0-9a-f]{12}", code_version())
+    assert re.fullmatch(r"([0-9a-f]{12}(\+dirty)?)?", git_commit())  # empty outside git
 
 
 def test_a_suite_hash_is_the_same_for_the_file_and_the_database() -> None:
