@@ -177,12 +177,26 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
         """The go / no-go report, computed live (its self-tests roll back). Triage admins."""
         if not request.user.has_perm(RELEASE_CHECK_PERMISSION):
             raise PermissionDenied
-        report = release_check(workflow_name=request.GET.get("workflow", TRIAGE_WORKFLOW))
+        try:
+            report = release_check(workflow_name=request.GET.get("workflow", TRIAGE_WORKFLOW))
+        except LookupError as error:
+            raise Http404(str(error)) from error
+        document = report.as_dict()
+        tools = [
+            {
+                **tool,
+                "schemas": json.dumps(
+                    {"input": tool["input_schema"], "output": tool["output_schema"]}, indent=2
+                ),
+            }
+            for tool in document["tools"]
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": f"Release check: {report.verdict}",
             "report": report,
-            "system": report.as_dict()["system"],
+            "system": document["system"],
+            "tools": tools,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/evaluations/release_check.html", context)

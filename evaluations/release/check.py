@@ -43,6 +43,17 @@ class ReleaseReport:
             },
             "answers": [asdict(answer) for answer in self.answers],
             "release_table": [row.as_dict() for row in self.table],
+            "tools": [
+                {
+                    "name": tool.name,
+                    "risk": str(tool.risk),
+                    "outcome": tool.outcome,
+                    "description": tool.description,
+                    "input_schema": tool.input_schema(),
+                    "output_schema": tool.output_schema(),
+                }
+                for tool in facts.workflow.tools
+            ],
         }
 
 

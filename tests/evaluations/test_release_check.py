@@ -318,7 +318,13 @@ def test_json_report_and_unknown_workflow(demo, tmp_path: Path) -> None:  # type
         "system",
         "answers",
         "release_table",
+        "tools",
     }
+    tools = {tool["name"]: tool for tool in document["tools"]}
+    assert tools["get_ticket"]["risk"] == "read"
+    assert tools["get_ticket"]["input_schema"]["required"] == ["ticket_id"]
+    assert tools["submit_triage"]["outcome"] == "proposal"
+    assert "properties" in tools["submit_triage"]["output_schema"]
     assert [a["question"] for a in document["answers"]] == QUESTIONS
     assert {a["answer"] for a in document["answers"]} <= {"yes", "vague", "no"}
     assert {row["side_effect"] for row in document["release_table"]} >= {
@@ -362,6 +368,9 @@ def test_the_admin_page_is_for_triage_admins(demo, triage_admin, reviewer) -> No
     assert (
         "/admin/evaluations/evaluationrun/release-check/" in client.get("/admin/").content.decode()
     )
+    assert "<code>get_ticket</code> (read)" in page  # the tool schemas
+    unknown = client.get("/admin/evaluations/evaluationrun/release-check/?workflow=nope")
+    assert unknown.status_code == 404
     changelist = client.get("/admin/evaluations/evaluationrun/").content.decode()
     assert "Release check (go / no-go)" in changelist
 
