@@ -66,7 +66,8 @@ class Command(BaseCommand):
         total = EvaluationExample.objects.filter(suite=suite, is_active=True).count()
         if total == 0:
             raise CommandError(f"suite {suite!r} has no active examples")
-        with tqdm(total=total, desc=f"{suite}", unit="case", file=sys.stderr) as bar:
+        # disable=None: no bar when stderr is not a terminal (CI logs, pipes).
+        with tqdm(total=total, desc=suite, unit="case", file=sys.stderr, disable=None) as bar:
 
             def advance(result: EvaluationResult) -> None:
                 bar.update(1)
