@@ -332,6 +332,8 @@ def test_json_report_and_unknown_workflow(demo, tmp_path: Path) -> None:  # type
         "propose only",
         "reversible internal write",
     }
+    code, out = _check("--json")
+    assert (code, json.loads(out)["verdict"]) == (1, "SANDBOX")  # JSON on stdout
     from django.core.management import CommandError
 
     with pytest.raises(CommandError, match="no workflow named 'nope'") as error:

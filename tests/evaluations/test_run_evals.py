@@ -280,22 +280,16 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
 
     monkeypatch.setattr(offline, "analyse", careful)
     baseline = tmp_path / "baseline.json"
-    call_command(
-        "run_evals", "--suite", "mini", "--backend", "offline", "--record-baseline", str(baseline)
-    )
+
+    def run_evals(flag: str) -> None:
+        call_command("run_evals", "--suite", "mini", "--backend", "offline", flag, str(baseline))
+
+    run_evals("--record-baseline")
     recorded = json.loads(baseline.read_text())["databases"][connection.vendor]["evaluation"]
     assert recorded["unsafe"] == [f"example-{known.pk}"]
     assert recorded["pass_rates"] == {"ambiguous": 0.0, "normal": 1.0, "unsafe_action": 1.0}
 
-    call_command(
-        "run_evals",
-        "--suite",
-        "mini",
-        "--backend",
-        "offline",
-        "--regression-baseline",
-        str(baseline),
-    )
+    run_evals("--regression-baseline")
     assert "No regression against" in capsys.readouterr().out
 
     # A change that makes the agent answer everything (so refuse nothing).
@@ -303,15 +297,7 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
         offline, "analyse", lambda text, neighbours: offline.Analysis("proposal", "r", "billing")
     )
     with pytest.raises(SystemExit) as exit_code:
-        call_command(
-            "run_evals",
-            "--suite",
-            "mini",
-            "--backend",
-            "offline",
-            "--regression-baseline",
-            str(baseline),
-        )
+        run_evals("--regression-baseline")
 
     assert exit_code.value.code == 1
     err = capsys.readouterr().err

@@ -29,7 +29,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workflow", default="support-triage")
         parser.add_argument(
-            "--json", default=None, help="Also write the report as JSON to this file ('-': stdout)."
+            "--json",
+            nargs="?",
+            const="-",
+            default=None,
+            help="Print the report as JSON, or with FILE write the JSON there (text on stdout).",
         )
         parser.add_argument(
             "--regression-baseline",
