@@ -246,3 +246,26 @@ class AgentSettings(models.Model):
 
     def __str__(self) -> str:
         return "Agent settings"
+
+
+class TrainedModel(models.Model):
+    """A trained offline model (``agent.workflows.support_triage.model_store``): its
+    classifiers, pickled, and what they were trained on. The newest one decides; every run
+    names its version in ``AgentRun.model``. Written only by the training service."""
+
+    workflow = models.CharField(max_length=64)
+    version = models.CharField(max_length=64, unique=True)
+    data_hash = models.CharField(max_length=64, help_text="Digest of the training data.")
+    rows = models.JSONField(default=dict, help_text="Training rows by source.")
+    metrics = models.JSONField(default=dict, help_text="Measured on a held-out slice.")
+    artefact = models.BinaryField()
+    size_bytes = models.PositiveIntegerField(default=0)
+    training_seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} {self.version}"

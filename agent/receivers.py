@@ -4,12 +4,18 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from agent.services import triage_enqueue
+from agent.services import offline_model_retrain_soon, triage_enqueue
 from tickets.models import Ticket
-from tickets.signals import ticket_ingested
+from tickets.signals import history_recorded, ticket_ingested
 
 
 @receiver(ticket_ingested, dispatch_uid="agent.enqueue_triage")
 def enqueue_triage_on_ingest(sender: type[Ticket], ticket: Ticket, **kwargs: Any) -> None:
     """Once the ingest transaction commits, queue the ticket for triage."""
     triage_enqueue(ticket_id=ticket.pk)
+
+
+@receiver(history_recorded, dispatch_uid="agent.retrain_on_history")
+def retrain_on_history(sender: type[Ticket], count: int, **kwargs: Any) -> None:
+    """New labelled history: retrain the offline model once the transaction commits."""
+    offline_model_retrain_soon()

@@ -58,6 +58,14 @@ def triage_enqueue(*, ticket_id: int) -> None:
     transaction.on_commit(enqueue)
 
 
+def offline_model_retrain_soon() -> None:
+    """Retrains the offline model once the current transaction commits (in the worker, or in
+    process when tasks run eagerly)."""
+    from agent.tasks import retrain_offline_model
+
+    transaction.on_commit(lambda: retrain_offline_model.delay())
+
+
 def triage_ticket_run(
     *, ticket_id: int, attempt: int = 1, task_id: str = "", backend: ModelBackend | None = None
 ) -> TriageProposal | None:

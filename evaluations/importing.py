@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from evaluations.models import EvaluationExample
 from tickets.models import Category, Ticket, Urgency
+from tickets.signals import history_recorded
 
 BATCH = 1000
 
@@ -230,6 +231,8 @@ def _store_history(
         batch_size=BATCH,
     )
     report.created += len(new)
+    if new:
+        history_recorded.send(sender=Ticket, count=len(new))  # the offline model retrains
 
 
 def _unique(rows: list[Row]) -> list[Row]:

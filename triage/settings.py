@@ -225,6 +225,8 @@ TRIAGE_MODEL_TIMEOUT_SECONDS = env.float("TRIAGE_MODEL_TIMEOUT_SECONDS", default
 TRIAGE_STALE_AFTER_SECONDS = env.int("TRIAGE_STALE_AFTER_SECONDS", default=300)
 # Seconds; the loop's retry backoff base (tests set 0).
 TRIAGE_RETRY_BASE_DELAY = env.float("TRIAGE_RETRY_BASE_DELAY", default=0.5)
+# Retrain the offline model once this many new reviews or labelled tickets arrived.
+TRIAGE_RETRAIN_AFTER = env.int("TRIAGE_RETRAIN_AFTER", default=20)
 # The release check (go / no-go): the frozen suite whose runs are release evidence, and how old
 # that evidence may be.
 TRIAGE_RELEASE_SUITE = env.str("TRIAGE_RELEASE_SUITE", default="release")
@@ -232,4 +234,9 @@ TRIAGE_RELEASE_EVIDENCE_MAX_AGE_DAYS = env.int("TRIAGE_RELEASE_EVIDENCE_MAX_AGE_
 
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-tickets": {"task": "agent.tasks.requeue_stale_tickets", "schedule": 60.0},
+    "retrain-offline-model": {
+        "task": "agent.tasks.retrain_offline_model",
+        "schedule": 600.0,
+        "kwargs": {"only_if_due": True},
+    },
 }

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.engine.backends.base import ModelRequest, ModelTurn, ToolCall
+from agent.engine.backends.base import ToolCall
+from agent.engine.backends.offline import OfflineModel
 from agent.engine.context import RunContext
 from agent.engine.tools import Risk, Tool
 
@@ -37,9 +38,8 @@ class WorkflowDefinition:
     required_context: frozenset[str]
     # Deterministic checks on the subject that raise flags whatever the model says.
     inspect: Callable[[RunContext], set[str]]
-    offline_model: Callable[[ModelRequest], ModelTurn]
-    # Names the offline model's version; derive it from its content (``content_digest``).
-    offline_model_name: str
+    # Loads the offline model a run uses (named by its version; see ``backends.offline``).
+    offline_model: Callable[[], OfflineModel]
     # Characters of context results (ticket, similar tickets, templates) sent to the model.
     context_budget_chars: int = 24_000
 

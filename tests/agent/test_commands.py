@@ -11,7 +11,7 @@ def test_triage_ticket_runs_and_prints_the_trace(new_ticket: Ticket, capsys) -> 
     call_command("triage_ticket", str(new_ticket.pk))
 
     out = capsys.readouterr().out
-    model, prompt = SUPPORT_TRIAGE.offline_model_name, SUPPORT_TRIAGE.prompt_version()
+    model, prompt = SUPPORT_TRIAGE.offline_model().name, SUPPORT_TRIAGE.prompt_version()
     assert f"support-triage · offline:{model} · prompt {prompt}" in out
     assert "  1. intent           Classify a support ticket" in out
     assert "  2. policy_decision  Policy allowed (get_ticket" in out

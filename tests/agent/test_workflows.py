@@ -6,7 +6,7 @@ import pytest
 from pydantic import Field
 
 from agent.engine.backends.base import ModelRequest, ModelTurn, ToolCall
-from agent.engine.backends.offline import OfflineBackend
+from agent.engine.backends.offline import FunctionModel, OfflineBackend
 from agent.engine.context import RunContext
 from agent.engine.loop import Limits, run_loop
 from agent.engine.tools import Risk, ToolInput, ToolOutput, tool
@@ -82,8 +82,7 @@ def summarise():  # type: ignore[no-untyped-def]
             context_calls=lambda ctx: [ToolCall("c1", "get_thread", {"ticket_id": ctx.subject_id})],
             required_context=frozenset(),
             inspect=lambda ctx: set(),
-            offline_model=summarise_offline,
-            offline_model_name="summariser-v0",
+            offline_model=lambda: FunctionModel("summariser-v0", summarise_offline),
         )
     )
     yield definition
@@ -96,7 +95,7 @@ def test_a_second_workflow_runs_through_the_same_loop_and_policy(summarise) -> N
     ticket = note.ticket
     run = AgentRun.objects.create(ticket=ticket, workflow=summarise.name, backend="offline")
     ctx = RunContext(workflow=summarise, subject_id=ticket.pk, subject=ticket)
-    backend = OfflineBackend(summarise.offline_model, model=summarise.offline_model_name)
+    backend = OfflineBackend(summarise.offline_model())
 
     result = run_loop(ctx=ctx, backend=backend, tracer=Tracer(run), limits=Limits())
 

@@ -60,7 +60,7 @@ class OracleBackend:
         return ModelTurn(content=[block], stop_reason="tool_use", model=self.model)
 
 
-def oracle_injection_flag(text: str) -> bool:
+def oracle_injection_flag(text: str, *args: object, **kwargs: object) -> bool:
     """Stands in for the workflow's injection detector: the flag each example expects."""
     for example in EvaluationExample.objects.filter(expected_flags__has_key="injection_suspected"):
         snapshot = example.ticket_snapshot

@@ -65,7 +65,7 @@ def _release_run(**overrides: Any) -> EvaluationRun:
         "suite": "release",
         "workflow": SUPPORT_TRIAGE.name,
         "backend": "offline",
-        "model": SUPPORT_TRIAGE.offline_model_name,
+        "model": SUPPORT_TRIAGE.offline_model().name,
         "prompt_version": SUPPORT_TRIAGE.prompt_version(),
         "code_version": code_version(),
         "suite_hash": lock.content_hash,
@@ -97,7 +97,7 @@ def test_go_on_a_seeded_demo_with_a_passing_release_run(demo, monkeypatch, setti
 
     monkeypatch.setattr(runner, "backend_for", lambda workflow, name=None: OracleBackend())
     monkeypatch.setattr(facts, "backend_for", lambda workflow, name=None: OracleBackend())
-    monkeypatch.setattr(definition.cues, "injection_suspected", oracle_injection_flag)
+    monkeypatch.setattr(definition, "suspects_injection", oracle_injection_flag)
     settings.TRIAGE_AGENT_BACKEND = "oracle"
     call_command(
         "run_evals", "--suite", "release", "--backend", "oracle", "--concurrency", "1"

@@ -49,12 +49,12 @@ def suites(tmp_path: Path, monkeypatch) -> Path:  # type: ignore[no-untyped-def]
     return tmp_path
 
 
-def test_freeze_suite_records_and_guards_the_hash(suites: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_freeze_suite_records_and_guards_the_hash(suites: Path, capsys, db) -> None:  # type: ignore[no-untyped-def]
     call_command("freeze_suite", "mini", "--note", "written from the definitions")
     lock = json.loads((suites / "mini.lock.json").read_text())
     assert lock["content_hash"] == suite_hash(builtin_suite_cases("mini"))
     assert (lock["cases"], lock["note"]) == (1, "written from the definitions")
-    assert lock["offline_model_at_freeze"].startswith("offline-heuristic@")
+    assert lock["offline_model_at_freeze"].startswith("offline@")
     assert builtin.builtin_suite_names() == ["mini"]  # the lock is not a suite
 
     call_command("freeze_suite", "mini")

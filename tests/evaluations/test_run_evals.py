@@ -273,7 +273,7 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
         acceptable_outcomes=["refusal"],
     )
 
-    def careful(text: str, neighbours: object) -> offline.Analysis:  # refuses what it should
+    def careful(text: str, neighbours: object, judgement: object) -> offline.Analysis:
         if "yourself" in text:
             return offline.Analysis("refusal", "An action for a human.")
         return offline.Analysis("proposal", "r", "billing")
@@ -294,7 +294,9 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
 
     # A change that makes the agent answer everything (so refuse nothing).
     monkeypatch.setattr(
-        offline, "analyse", lambda text, neighbours: offline.Analysis("proposal", "r", "billing")
+        offline,
+        "analyse",
+        lambda text, neighbours, judgement: offline.Analysis("proposal", "r", "billing"),
     )
     with pytest.raises(SystemExit) as exit_code:
         run_evals("--regression-baseline")

@@ -29,7 +29,8 @@ def test_the_prompt_version_follows_the_content() -> None:
 
 
 def test_the_offline_model_is_named_by_its_content() -> None:
-    assert re.fullmatch(r"offline-heuristic@[0-9a-f]{12}", SUPPORT_TRIAGE.offline_model_name)
+    name = SUPPORT_TRIAGE.offline_model().name  # the code, then the trained model (or corpus)
+    assert re.fullmatch(r"offline@[0-9a-f]{12}/(model|corpus)@[0-9a-f]{12}", name)
     assert re.fullmatch(r"code@[0-9a-f]{12}", code_version())
     assert re.fullmatch(r"([0-9a-f]{12}(\+dirty)?)?", git_commit())  # empty outside git
 
@@ -59,7 +60,7 @@ def test_an_evaluation_run_records_what_it_was_measured_on(demo) -> None:  # typ
     run = evaluation_run_suite(suite="mini", backend="offline")
 
     assert run.workflow == "support-triage"
-    assert run.model == SUPPORT_TRIAGE.offline_model_name
+    assert run.model == SUPPORT_TRIAGE.offline_model().name
     assert run.prompt_version == SUPPORT_TRIAGE.prompt_version()
     assert run.code_version == code_version()
     assert run.suite_hash == suite_hash(

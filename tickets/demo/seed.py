@@ -7,8 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
-from tickets.models import Category, ReplyTemplate
+from tickets.models import Category, ReplyTemplate, Ticket
 from tickets.services import ticket_ingest, ticket_record_history
+from tickets.signals import history_recorded
 
 DATA_FILE = Path(__file__).with_name("data.json")
 
@@ -59,6 +60,8 @@ def demo_seed() -> SeedSummary:
         ).created
         for row in data["history"]
     )
+    if history_created:
+        history_recorded.send(sender=Ticket, count=history_created)
     new_created = sum(
         ticket_ingest(
             external_id=row["external_id"],

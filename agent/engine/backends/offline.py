@@ -1,27 +1,45 @@
-"""The offline backend: a deterministic, local "model" that speaks the same tool protocol.
+"""The offline backend: a local "model" that speaks the same tool protocol.
 
-It wraps a workflow's offline decision function, which reads the conversation (tool results
-included) and answers with the next turn, exactly as a remote model would.
+It wraps a workflow's offline model, which reads the conversation (tool results included) and
+answers with the next turn, exactly as a remote model would. The model's name says which
+version decided (for a trained model: its code and its training data).
 """
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from agent.engine.backends.base import ModelRequest, ModelTurn
 
-OfflineModel = Callable[[ModelRequest], ModelTurn]
+
+class OfflineModel(Protocol):
+    name: str
+
+    def __call__(self, request: ModelRequest) -> ModelTurn: ...
+
+
+@dataclass(frozen=True)
+class FunctionModel:
+    """An offline model that is a plain function of the request, named by its version."""
+
+    name: str
+    decide: Callable[[ModelRequest], ModelTurn]
+
+    def __call__(self, request: ModelRequest) -> ModelTurn:
+        return self.decide(request)
 
 
 class OfflineBackend:
     name = "offline"
 
-    def __init__(self, decide: OfflineModel, *, model: str) -> None:
-        self._decide = decide
-        self.model = model
+    def __init__(self, model: OfflineModel) -> None:
+        self._model = model
+        self.model = model.name
 
     def complete(self, request: ModelRequest) -> ModelTurn:
         started = time.perf_counter()
-        turn = self._decide(request)
+        turn = self._model(request)
         latency_ms = int((time.perf_counter() - started) * 1000)
         return ModelTurn(
             content=turn.content,

@@ -14,7 +14,7 @@ def backend_for(workflow: WorkflowDefinition, name: str | None = None) -> ModelB
     ``anthropic`` when an API key is set, else ``offline``)."""
     chosen = name or settings.TRIAGE_AGENT_BACKEND
     if chosen == "offline":
-        return OfflineBackend(workflow.offline_model, model=workflow.offline_model_name)
+        return OfflineBackend(workflow.offline_model())
     if chosen == "anthropic":
         from agent.engine.backends.anthropic import anthropic_backend_from_settings
 

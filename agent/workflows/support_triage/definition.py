@@ -7,8 +7,9 @@ from agent.engine.backends.base import ToolCall
 from agent.engine.context import RunContext
 from agent.engine.tools import Risk
 from agent.engine.workflow import WorkflowDefinition, content_digest
-from agent.workflows.support_triage import cues
-from agent.workflows.support_triage.offline import offline_decide
+from agent.workflows.support_triage.learning import corpus_digest
+from agent.workflows.support_triage.model_store import offline_model_current
+from agent.workflows.support_triage.offline import OfflineTriageModel, suspects_injection
 from agent.workflows.support_triage.subject import TicketView, ticket_view_load
 from agent.workflows.support_triage.tools import TOOLS
 from tickets.models import URGENCY_DEFINITIONS
@@ -18,12 +19,27 @@ NAME = "support-triage"
 HERE = Path(__file__).parent
 SYSTEM_PROMPT = (HERE / "prompts" / "system.md").read_text(encoding="utf-8")
 CONTEXT_SIMILAR = 3
-# The offline model is named by the content of the code that decides (prompt versions likewise
-# come from the prompt's content: ``WorkflowDefinition.prompt_version``).
-OFFLINE_MODEL_SOURCES = ("offline.py", "cues.py")
-OFFLINE_MODEL_NAME = "offline-heuristic@" + content_digest(
-    *((HERE / name).read_text(encoding="utf-8") for name in OFFLINE_MODEL_SOURCES)
+# The offline model is named by the content of the code and corpus that decide (prompt versions
+# likewise come from the prompt's content: ``WorkflowDefinition.prompt_version``), and by the
+# training data of the model it loaded.
+OFFLINE_MODEL_SOURCES = (
+    "offline.py",
+    "injection.py",
+    "structure.py",
+    "learning.py",
+    "text.py",
+    "urgency.py",
+    "model_store.py",
 )
+OFFLINE_CODE = "offline@" + content_digest(
+    *((HERE / name).read_text(encoding="utf-8") for name in OFFLINE_MODEL_SOURCES),
+    corpus_digest(),
+)
+
+
+def offline_model() -> OfflineTriageModel:
+    """The offline model for one run: this code with the newest trained model."""
+    return OfflineTriageModel(offline_model_current(), code=OFFLINE_CODE)
 
 
 def static_context() -> str:
@@ -67,7 +83,8 @@ def context_calls(ctx: RunContext) -> list[ToolCall]:
 def inspect(ctx: RunContext) -> set[str]:
     """Flags raised by code, whatever the model later says."""
     ticket: TicketView = ctx.subject
-    return {"injection_suspected"} if cues.injection_suspected(ticket.text) else set()
+    suspected = suspects_injection(ticket.text, offline_model_current())
+    return {"injection_suspected"} if suspected else set()
 
 
 SUPPORT_TRIAGE = WorkflowDefinition(
@@ -85,6 +102,5 @@ SUPPORT_TRIAGE = WorkflowDefinition(
     context_calls=context_calls,
     required_context=frozenset({"get_ticket"}),
     inspect=inspect,
-    offline_model=offline_decide,
-    offline_model_name=OFFLINE_MODEL_NAME,
+    offline_model=offline_model,
 )

@@ -1,12 +1,14 @@
-"""The offline "model" of the support-triage workflow: deterministic, local, no API key.
+"""The offline "model" of the support-triage workflow: local, no API key, deterministic for a
+given trained model.
 
 It plays the model's part in the same loop: it reads the conversation (the tool results it was
-given), calls tools through the policy like any model, and finishes with a terminal tool. It is
-a real baseline, measured by the same evaluations: it votes on the category from similar
-tickets' corrected labels (weighted by similarity) and the admin-curated category keywords,
-picks urgency from cues and neighbours, states its evidence, asks for clarification when the
-ticket says too little or contradicts itself, declines actions outside triage, and flags
-suspected injection.
+given), calls tools through the policy like any model, and finishes with a terminal tool. Its
+judgement is trained (``learning``, ``model_store``): an outcome model decides between a
+proposal, a clarification and a refusal, a human-action model sets the warning flag, and for a
+proposal the category and urgency come from label models trained on this team's labelled
+history, weighed with the labels of the most similar resolved tickets and the admin-curated
+category keywords. Structural checks (``injection``) read the ticket as a human does and flag
+attempts to instruct the agent. Its reason states the evidence.
 """
 
 import json
@@ -16,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.engine.backends.base import ModelRequest, ModelTurn
-from agent.workflows.support_triage import cues
+from agent.workflows.support_triage import learning
+from agent.workflows.support_triage.injection import injection_suspected, visible_request
+from agent.workflows.support_triage.learning import TrainedJudgement
+from agent.workflows.support_triage.text import signal_words, words
+from agent.workflows.support_triage.tools import TOOL_NAMES
+from agent.workflows.support_triage.urgency import urgency_from_definitions
 from tickets.selectors import category_active_list
 
 VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enough evidence)
@@ -24,15 +31,17 @@ VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enoug
 # ticket dominate, distant ones still break ties. Chosen on BANKING77's dev split, leave one out
 # (1,200 tickets, vote alone: power 1 0.767, 2 0.785, 3 0.798, 4 0.802, 6 0.807).
 SIMILARITY_POWER = 4
-# Whether the neighbours agree enough to answer a vague ticket is judged more evenly (squared):
-# a single near-duplicate must not make weak evidence look strong.
-AGREEMENT_POWER = 2
-NEIGHBOUR_WEIGHT = 0.5  # the neighbour vote and the curated keywords count alike
-NEIGHBOUR_URGENCY_AGREEMENT = 0.7  # neighbours set urgency only when they mostly agree
-NEIGHBOUR_AGREEMENT = 0.7  # this share of the neighbour vote is strong evidence on its own
+# How the evidence for a category is weighed when all of it is there (renormalised over what
+# is): the label model trained on the history, the neighbours' vote, the curated keywords.
+MODEL_WEIGHT, VOTE_WEIGHT, KEYWORD_WEIGHT = 0.6, 0.2, 0.2
+URGENCY_MODEL_WEIGHT = 0.7  # against the nearest neighbours' urgency
+NEIGHBOUR_URGENCY_AGREEMENT = 0.7  # without a model, neighbours set urgency when they agree
 MIN_DESCRIPTION = 4  # fewer signal words than this left after injection: nothing is described
-SHORT_TICKET = 15  # signal words: a ticket this short stands or falls with what it refers to
-VAGUE_TICKET = 20  # signal words: a vague ticket this short needs strong evidence
+# Outcome probabilities above which the agent refuses or asks instead of proposing.
+REFUSAL_THRESHOLD = 0.5
+CLARIFICATION_THRESHOLD = 0.5
+HUMAN_THRESHOLD = 0.5
+INJECTION_THRESHOLD = 0.5
 
 
 @dataclass
@@ -80,7 +89,19 @@ class Analysis:
     requires_human: bool = False
 
 
-def offline_decide(request: ModelRequest) -> ModelTurn:
+class OfflineTriageModel:
+    """The offline "model" of one run: it keeps the trained judgement it was given for the
+    whole run, and its name says which code and which trained model decided."""
+
+    def __init__(self, judgement: TrainedJudgement, *, code: str) -> None:
+        self.judgement = judgement
+        self.name = f"{code}/{judgement.version}"
+
+    def __call__(self, request: ModelRequest) -> ModelTurn:
+        return offline_decide(request, self.judgement)
+
+
+def offline_decide(request: ModelRequest, judgement: TrainedJudgement) -> ModelTurn:
     """The next turn: fetch what is missing, then finish with exactly one terminal tool."""
     seen = Conversation.read(request.messages)
     ticket = seen.results.get("get_ticket")
@@ -91,7 +112,7 @@ def offline_decide(request: ModelRequest) -> ModelTurn:
             seen, "list_similar_tickets", {"ticket_id": seen.ticket_id, "limit": VOTE_NEIGHBOURS}
         )
     neighbours = seen.results.get("list_similar_tickets", {}).get("tickets")
-    analysis = analyse(f"{ticket['subject']}\n{ticket['body']}", neighbours)
+    analysis = analyse(f"{ticket['subject']}\n{ticket['body']}", neighbours, judgement)
     if analysis.outcome == "refusal":
         return _call(
             seen,
@@ -129,69 +150,112 @@ def offline_decide(request: ModelRequest) -> ModelTurn:
     )
 
 
-def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
-    """Decides the outcome for a ticket's text given its neighbours (None: retrieval failed)."""
-    clean = cues.without_injection(text)
-    injection = cues.injection_suspected(text)
-    described = len(cues.signal_words(clean)) >= MIN_DESCRIPTION
-    if cues.abusive(text):
-        return Analysis(
-            "refusal",
-            "The ticket is abusive or threatening; a human should handle it.",
-            decline_kind="abusive",
-            injection=injection,
-            requires_human=True,
-        )
-    # Injected orders on top of a real problem are ignored (and flagged); a ticket that is
-    # nothing but an order to act is declined.
-    if cues.out_of_scope_action(clean) or (not described and cues.out_of_scope_action(text)):
-        return Analysis(
-            "refusal",
-            "The ticket asks the assistant itself to act (refund, payment, permissions, "
-            "ownership, security settings, deletion or sending messages). Triage cannot do "
-            "that; a human must decide.",
-            decline_kind="out_of_scope_action",
-            injection=injection,
-            requires_human=True,
-        )
-    if cues.contradiction(clean):
-        return Analysis(
-            "clarification",
-            "The ticket asks for two things that exclude each other.",
-            question="Your message asks for two things that cannot both happen (for example "
-            "cancelling and expanding the same subscription). Which one do you want?",
-            missing=["which of the two conflicting requests is meant"],
-            injection=injection,
-        )
-    signal = cues.signal_words(clean)
+@dataclass(frozen=True)
+class Judged:
+    """What to do with a ticket, before any label: the outcome and why."""
+
+    outcome: str
+    kind: str  # for a clarification or refusal: vague, missing, contradictory, act, abuse
+    injection: bool
+    visible: str  # the request as a human reads it
+    evidence: str
+
+
+def suspects_injection(text: str, judgement: TrainedJudgement) -> bool:
+    """A structural signal (``injection``), or the injection model fairly sure."""
+    if injection_suspected(text, tool_names=TOOL_NAMES):
+        return True
+    return judgement.injection.probabilities(text).get("injection", 0.0) >= INJECTION_THRESHOLD
+
+
+def judge(text: str, judgement: TrainedJudgement) -> Judged:
+    """The outcome for a ticket's text. It is read as a human reads it (hidden content and
+    instructions to the agent set aside); a ticket that is nothing but instructions to the
+    agent is declined; a ticket that says nothing is asked about; otherwise the outcome model
+    decides."""
+    visible = visible_request(text)
+    injection = suspects_injection(text, judgement)
+    signal = signal_words(visible)
+    if injection and len(signal) < MIN_DESCRIPTION:
+        return Judged("refusal", "instructions", True, visible, "nothing but instructions")
     if not signal:
-        return _too_vague(injection)
+        return Judged("clarification", "vague", injection, visible, "it says nothing")
+    outcomes = judgement.outcome.probabilities(visible)
+    evidence = "outcome model: " + ", ".join(
+        f"{name} {p:.2f}" for name, p in sorted(outcomes.items())
+    )
+    outcome = _decide(outcomes)
+    kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
+    return Judged(outcome, kind, injection, visible, evidence)
+
+
+def analyse(
+    text: str, neighbours: list[dict[str, Any]] | None, judgement: TrainedJudgement
+) -> Analysis:
+    """Decides the outcome (``judge``) and, for a proposal, the category, urgency and flags,
+    given the ticket's neighbours (None: retrieval failed)."""
+    judged = judge(text, judgement)
+    if judged.outcome == "refusal":
+        return Analysis(
+            "refusal",
+            f"{_DECLINE_REASONS[judged.kind]} ({judged.evidence}).",
+            decline_kind={"abuse": "abusive", "act": "out_of_scope_action"}.get(
+                judged.kind, "other"
+            ),
+            injection=judged.injection,
+            requires_human=True,
+        )
+    if judged.outcome == "clarification":
+        return _clarify(judged.kind, judged.injection, judged.evidence)
+    return _propose(judged.visible, neighbours, judgement, judged.injection, judged.evidence)
+
+
+def _decide(outcomes: dict[str, float]) -> str:
+    """Refuse or ask when the model is fairly sure; a proposal is the default, so a doubtful
+    ticket reaches a reviewer with labels rather than bouncing back to the customer."""
+    if outcomes.get("refusal", 0.0) >= REFUSAL_THRESHOLD:
+        return "refusal"
+    if outcomes.get("clarification", 0.0) >= CLARIFICATION_THRESHOLD:
+        return "clarification"
+    return "proposal"
+
+
+def _kind(judgement: TrainedJudgement, text: str, outcome: str) -> str:
+    kinds = learning.KINDS[outcome]
+    scores = judgement.kind.probabilities(text)
+    return max(kinds, key=lambda kind: scores.get(kind, 0.0))
+
+
+def _propose(
+    text: str,
+    neighbours: list[dict[str, Any]] | None,
+    judgement: TrainedJudgement,
+    injection: bool,
+    evidence: str,
+) -> Analysis:
     votes = _vote_shares(neighbours or [], power=SIMILARITY_POWER)
-    scores, evidence, keyword_weight = _category_scores(clean, neighbours or [], votes)
+    scores, sources = _category_scores(text, neighbours or [], votes, judgement)
     if not scores:
-        return _too_vague(injection)
+        return _clarify("vague", injection, "no category fits what it says")
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     category, top = ranked[0]
-    if len(signal) <= SHORT_TICKET and cues.missing_reference(clean):
-        return _too_vague(injection, "reference")
-    # Vague words ("something is off", "the connection") are fine when the evidence is
-    # strong; with undecided neighbours and at most a single keyword, a human would ask.
-    agreement = _vote_shares(neighbours or [], power=AGREEMENT_POWER).get(category, 0.0)
-    strong = agreement >= NEIGHBOUR_AGREEMENT or keyword_weight.get(category, 0) > 1
-    if len(signal) <= VAGUE_TICKET and cues.vague(clean) and not strong:
-        return _too_vague(injection)
     margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
-    urgency, urgency_reason = _urgency(clean, neighbours or [])
     confidence = "high" if margin >= 0.4 else "medium" if margin >= 0.2 else "low"
     if neighbours is None and confidence == "high":
         confidence = "medium"  # no retrieval evidence: be more careful
+    urgency, urgency_reason = _urgency(text, neighbours or [], judgement)
     runner_up = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "none"
     reason = (
-        f"Category {category} (score {top:.2f}; runner-up {runner_up}): {evidence[category]}. "
-        f"Urgency {urgency}: {urgency_reason}."
+        f"Category {category} (score {top:.2f}; runner-up {runner_up}): {sources[category]}. "
+        f"Urgency {urgency}: {urgency_reason}. The {evidence}."
     )
     if neighbours is None:
-        reason += " Similar tickets were unavailable, so this rests on the category rules only."
+        reason += " Similar tickets were unavailable."
+    if judgement.category is None:
+        reason += (
+            " Too little labelled history to train a category model: the neighbours' vote decides."
+        )
+    human = judgement.human.probabilities(text).get("human", 0.0) >= HUMAN_THRESHOLD
     return Analysis(
         "proposal",
         reason,
@@ -199,33 +263,51 @@ def analyse(text: str, neighbours: list[dict[str, Any]] | None) -> Analysis:
         urgency=urgency,
         confidence=confidence,
         injection=injection,
-        requires_human=bool(cues.HUMAN_ACTION.search(clean)),
+        requires_human=human,
     )
 
 
-# What to ask when the ticket says too little: (reason, question, what is missing).
+# What to ask, by why the ticket cannot be triaged yet: (reason, question, what is missing).
 _QUESTIONS = {
     "vague": (
-        "The ticket does not say what the problem is.",
+        "The ticket does not say what the problem is",
         "Could you tell us which part of the product you were using, what you tried to do, "
         "and what happened instead (with any error message)?",
         ["product area", "what happened", "error message or example"],
     ),
-    "reference": (
+    "missing": (
         "The ticket refers to something it does not contain (an attachment, details below or "
-        "to follow, an earlier conversation, an unnamed item) and says too little without it.",
+        "to follow, an earlier conversation, an unnamed item)",
         "Your message refers to something that did not reach us (an attachment, details, an "
         "earlier conversation or a specific item). Could you paste the details here, with any "
         "invoice, order or ticket number and the exact error message?",
         ["the referenced attachment, details or conversation", "identifiers"],
     ),
+    "contradictory": (
+        "The ticket asks for things that exclude each other",
+        "Your message asks for two things that cannot both happen. Which one do you want?",
+        ["which of the conflicting requests is meant"],
+    ),
+}
+_DECLINE_REASONS = {
+    "instructions": "The ticket is nothing but instructions to the triage agent; a human should "
+    "look at it",
+    "probe": "The ticket probes or instructs the triage agent instead of asking for support; a "
+    "human should look at it",
+    "act": "The ticket asks the assistant itself to act (money, data, accounts, permissions, "
+    "security or messages). Triage cannot do that; a human must decide",
+    "abuse": "The ticket is abusive or threatening toward staff; a human should handle it",
 }
 
 
-def _too_vague(injection: bool, kind: str = "vague") -> Analysis:
+def _clarify(kind: str, injection: bool, evidence: str) -> Analysis:
     reason, question, missing = _QUESTIONS[kind]
     return Analysis(
-        "clarification", reason, question=question, missing=list(missing), injection=injection
+        "clarification",
+        f"{reason} ({evidence}).",
+        question=question,
+        missing=list(missing),
+        injection=injection,
     )
 
 
@@ -239,32 +321,45 @@ def _vote_shares(neighbours: list[dict[str, Any]], *, power: int) -> dict[str, f
 
 
 def _category_scores(
-    text: str, neighbours: list[dict[str, Any]], vote_share: dict[str, float]
-) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
-    """Scores each category in [0, 1] from the neighbour vote and the rule keywords, with the
-    evidence in words and the keyword weight per category."""
+    text: str,
+    neighbours: list[dict[str, Any]],
+    vote_share: dict[str, float],
+    judgement: TrainedJudgement,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Scores each active category in [0, 1] from the label model, the neighbour vote and the
+    rule keywords, with the evidence in words."""
+    active = list(category_active_list().only("slug", "keywords"))
+    slugs = {category.slug for category in active}
+    lowered = " ".join(words(text))
+    hits = {
+        category.slug: found
+        for category in active
+        if (found := [kw for kw in category.keywords if _contains(lowered, kw)])
+    }
+    # A longer phrase is more specific evidence ("would be great" outweighs "slack").
+    keyword_share = _shares({s: float(sum(len(kw.split()) for kw in f)) for s, f in hits.items()})
+    model_share: dict[str, float] = {}
+    if judgement.category is not None:
+        predicted = judgement.category.probabilities(text)
+        model_share = _shares({s: p for s, p in predicted.items() if s in slugs})
+    sources = [
+        (MODEL_WEIGHT, model_share),
+        (VOTE_WEIGHT, {s: v for s, v in vote_share.items() if s in slugs}),
+        (KEYWORD_WEIGHT, keyword_share),
+    ]
+    total = sum(weight for weight, share in sources if share)
+    scores: dict[str, float] = defaultdict(float)
+    for weight, share in sources:
+        for slug, value in share.items():
+            scores[slug] += weight / total * value
     voters: dict[str, list[str]] = defaultdict(list)
     for neighbour in neighbours:
         voters[neighbour["category"]].append(f"#{neighbour['ticket_id']}")
-    lowered = " ".join(cues.words(cues.without_other_objects(text)))
-    hits: dict[str, list[str]] = {}
-    for category in category_active_list().only("slug", "keywords"):
-        matched = [kw for kw in category.keywords if _contains(lowered, kw)]
-        if matched:
-            hits[category.slug] = matched
-    # A longer phrase is more specific evidence ("would be great" outweighs "slack").
-    keyword_scores = {
-        slug: float(sum(len(kw.split()) for kw in found)) for slug, found in hits.items()
-    }
-    keyword_share = _shares(keyword_scores)
-    weight = NEIGHBOUR_WEIGHT if vote_share and keyword_share else 1.0 if vote_share else 0.0
-    scores = {
-        slug: weight * vote_share.get(slug, 0.0) + (1 - weight) * keyword_share.get(slug, 0.0)
-        for slug in set(vote_share) | set(keyword_share)
-    }
     evidence = {}
     for slug in scores:
         parts = []
+        if slug in model_share:
+            parts.append(f"label model {model_share[slug]:.2f}")
         if voters[slug]:
             parts.append(
                 f"{len(voters[slug])} of {len(neighbours)} similar resolved tickets "
@@ -273,24 +368,36 @@ def _category_scores(
         if slug in hits:
             parts.append("rule keywords " + ", ".join(repr(kw) for kw in hits[slug][:4]))
         evidence[slug] = " and ".join(parts)
-    return scores, evidence, keyword_scores
+    return dict(scores), evidence
 
 
-def _urgency(text: str, neighbours: list[dict[str, Any]]) -> tuple[str, str]:
-    """Urgency from cues in the text first; else from the nearest neighbours when most of them
-    agree; else normal (a workaround or a standard request)."""
-    cue = cues.urgency_cue(text)
-    if cue:
-        return cue[0], f"cue {cue[1]!r}"
+def _urgency(
+    text: str, neighbours: list[dict[str, Any]], judgement: TrainedJudgement
+) -> tuple[str, str]:
+    """Urgency from the label model weighed with the nearest neighbours' urgency; without a
+    model, from the urgency definitions when the text says which applies, else the neighbours'
+    when most of them agree, else normal."""
     votes: dict[str, float] = defaultdict(float)
     for neighbour in neighbours[:5]:
         votes[neighbour["urgency"]] += float(neighbour["similarity"])
-    total = sum(votes.values())
-    if total > 0:
-        urgency = max(sorted(votes), key=lambda level: votes[level])
-        if votes[urgency] / total >= NEIGHBOUR_URGENCY_AGREEMENT:
-            return urgency, "as most of the similar resolved tickets"
-    return "normal", "no urgency cue, and similar tickets disagree"
+    neighbour_share = _shares(votes)
+    if judgement.urgency is not None:
+        predicted = judgement.urgency.probabilities(text)
+        weight = URGENCY_MODEL_WEIGHT if neighbour_share else 1.0
+        scores = {
+            level: weight * predicted.get(level, 0.0)
+            + (1 - weight) * neighbour_share.get(level, 0.0)
+            for level in set(predicted) | set(neighbour_share)
+        }
+        level = max(sorted(scores), key=lambda name: scores[name])
+        return level, f"urgency model {predicted.get(level, 0.0):.2f} with the neighbours"
+    if defined := urgency_from_definitions(text):
+        return defined[0], f"by the urgency definitions, {defined[1]}"
+    if neighbour_share:
+        level = max(sorted(neighbour_share), key=lambda name: neighbour_share[name])
+        if neighbour_share[level] >= NEIGHBOUR_URGENCY_AGREEMENT:
+            return level, "as most of the similar resolved tickets"
+    return "normal", "no urgency model yet, and similar tickets disagree"
 
 
 def _needs_vote_neighbours(seen: Conversation) -> bool:
@@ -309,11 +416,11 @@ def _best_template(seen: Conversation, category: str, ticket: dict[str, Any]) ->
     ]
     if not templates:
         return None
-    wanted = set(cues.signal_words(f"{ticket['subject']} {ticket['body']}"))
+    wanted = set(signal_words(f"{ticket['subject']} {ticket['body']}"))
 
     def overlap(template: dict[str, Any]) -> tuple[int, int]:
-        words = set(cues.signal_words(f"{template['name']} {template['body']}"))
-        return len(wanted & words), -int(template["template_id"])
+        found = set(signal_words(f"{template['name']} {template['body']}"))
+        return len(wanted & found), -int(template["template_id"])
 
     return int(max(templates, key=overlap)["template_id"])
 
@@ -329,13 +436,13 @@ def _fallback_note(ticket: dict[str, Any], analysis: Analysis) -> str:
 def _contains(text: str, phrase: str) -> bool:
     """Whether the phrase occurs in the text; one extra word may sit inside a multi-word
     phrase ("blank white page" is a "blank page")."""
-    words = cues.words(phrase)
-    if not words:
+    parts = words(phrase)
+    if not parts:
         return False
-    if f" {' '.join(words)} " in f" {text} ":
+    if f" {' '.join(parts)} " in f" {text} ":
         return True
-    pattern = r"(?:\S+ )?".join(re.escape(word) + " " for word in words)
-    return len(words) > 1 and re.search(rf"(?:^| ){pattern}", f"{text} ") is not None
+    pattern = r"(?:\S+ )?".join(re.escape(part) + " " for part in parts)
+    return len(parts) > 1 and re.search(rf"(?:^| ){pattern}", f"{text} ") is not None
 
 
 def _shares(scores: dict[str, float]) -> dict[str, float]:

@@ -258,3 +258,4 @@ TOOLS = (
     request_clarification,
     decline,
 )
+TOOL_NAMES = tuple(tool.name for tool in TOOLS)

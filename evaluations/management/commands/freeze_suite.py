@@ -51,7 +51,7 @@ class Command(BaseCommand):
             "content_hash": content_hash,
             "cases": len(cases),
             "frozen_on": timezone.now().date().isoformat(),
-            "offline_model_at_freeze": workflow_get(TRIAGE_WORKFLOW).offline_model_name,
+            "offline_model_at_freeze": workflow_get(TRIAGE_WORKFLOW).offline_model().name,
             "note": options["note"] or (current.note if current else ""),
         }
         path = suite_lock_path(name)

@@ -1,0 +1,294 @@
+"""Training the offline model from this deployment's data, keeping it, and loading it.
+
+``offline_model_train`` learns from the shipped corpus, from staff reviews (an approval says
+what the outcome should have been) and from the human-labelled history (category, urgency),
+measures the result on held-out slices, and stores it as a ``TrainedModel``. The newest stored
+model decides; each process loads it once and reloads only when a newer one appears, so a
+retraining never disturbs a run in progress (a run keeps the model it started with).
+"""
+
+import hashlib
+import io
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import joblib
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from agent.models import TrainedModel, TriageProposal
+from agent.workflows.support_triage import learning
+from agent.workflows.support_triage.injection import visible_request
+from agent.workflows.support_triage.learning import Row, TrainedJudgement
+from tickets.selectors import ticket_history
+
+logger = logging.getLogger(__name__)
+
+WORKFLOW = "support-triage"
+# A staff review outweighs a written example: it is this team's judgement on a real ticket.
+REVIEW_WEIGHT = 3.0
+HELD_OUT = 0.2
+
+TRAINING_LOCK_KEY = 0x7472_6169_6E  # any constant; "train" in hex
+
+_loaded: dict[str, Any] = {}
+_lock = threading.Lock()
+_lock_training = threading.Lock()
+
+
+def offline_model_current() -> TrainedJudgement:
+    """The newest stored model, loaded once per process; without one, the judgement models
+    trained on the corpus alone (no label models: the backend then votes)."""
+    latest = (
+        TrainedModel.objects.filter(workflow=WORKFLOW)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest is None:
+        return corpus_judgement()
+    with _lock:
+        if _loaded.get("pk") != latest:
+            stored = TrainedModel.objects.only("artefact", "data_hash", "rows", "metrics").get(
+                pk=latest
+            )
+            _loaded.update(pk=latest, model=_from_stored(stored))
+        model: TrainedJudgement = _loaded["model"]
+        return model
+
+
+def _from_stored(stored: TrainedModel) -> TrainedJudgement:
+    """A stored model holds what the deployment's data taught (the label models, and the
+    outcome model once reviews retrained it); the corpus models are the code's own, rebuilt
+    in process from the shipped corpus."""
+    learned: dict[str, Any] = joblib.load(io.BytesIO(bytes(stored.artefact)))
+    base = _corpus_models().models
+    return TrainedJudgement(
+        outcome=learned["outcome"] or base.outcome,
+        kind=base.kind,
+        human=base.human,
+        injection=base.injection,
+        category=learned["category"],
+        urgency=learned["urgency"],
+        rows=stored.rows,
+        metrics=stored.metrics,
+        data_hash=stored.data_hash,
+    )
+
+
+@dataclass(frozen=True)
+class _CorpusModels:
+    rows: learning.JudgementRows
+    models: learning.JudgementModels
+
+
+@cache
+def _corpus_models() -> _CorpusModels:
+    """The judgement models from the shipped corpus, trained once per process (seconds)."""
+    rows = learning.judgement_rows(learning.corpus_rows())
+    return _CorpusModels(rows=rows, models=learning.judgement_train(rows))
+
+
+@cache
+def corpus_judgement() -> TrainedJudgement:
+    """Before any model is stored: the judgement models of the corpus, and no label models
+    (the backend then decides the category from the neighbours' vote, and says so)."""
+    model = _train(reviews=[], history={}, measure=False)
+    model.source = "corpus"
+    return model
+
+
+def offline_model_train(*, force: bool = False) -> TrainedModel:
+    """Trains on the corpus, the reviews and the history, and stores the model. If nothing
+    changed since the newest model (same data), that one is returned unless ``force``."""
+    reviews, history = _review_rows(), _history_rows()
+    data_hash = _data_hash(learning.corpus_digest(), reviews, history)
+    latest = TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id").first()
+    if latest is not None and latest.data_hash == data_hash and not force:
+        return latest
+    started = time.perf_counter()
+    model = _train(reviews=reviews, history=history, measure=True)
+    model.data_hash = data_hash
+    buffer = io.BytesIO()
+    outcome = model.outcome if reviews else None  # else the corpus's own, rebuilt on load
+    joblib.dump(
+        {"outcome": outcome, "category": model.category, "urgency": model.urgency},
+        buffer,
+        compress=3,
+    )
+    seconds = time.perf_counter() - started
+    with transaction.atomic():
+        stored, _ = TrainedModel.objects.update_or_create(
+            version=model.version,
+            defaults={
+                "workflow": WORKFLOW,
+                "data_hash": data_hash,
+                "rows": model.rows,
+                "metrics": model.metrics,
+                "artefact": buffer.getvalue(),
+                "size_bytes": buffer.tell(),
+                "training_seconds": round(seconds, 2),
+            },
+        )
+    logger.info("trained offline model %s in %.1f s on %s", model.version, seconds, model.rows)
+    return stored
+
+
+def offline_model_retrain_if_due(*, min_new_rows: int = 1) -> TrainedModel | None:
+    """Trains when there is no model yet, or when at least ``min_new_rows`` reviews or labelled
+    tickets arrived since the newest one; returns the new model, or None when not due or when
+    another process is training right now."""
+    latest = TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id").first()
+    if latest is not None:
+        reviews = _reviewed().count()
+        history = ticket_history().count()
+        seen = latest.rows.get("reviews", 0) + latest.rows.get("history", 0)
+        if abs(reviews + history - seen) < min_new_rows:
+            return None
+    with _training_lock() as acquired:
+        return offline_model_train() if acquired else None
+
+
+@contextmanager
+def _training_lock() -> Iterator[bool]:
+    """One training at a time across processes (a PostgreSQL advisory lock; elsewhere one
+    process is all there is)."""
+    if connection.vendor != "postgresql":
+        with _lock_training:
+            yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TRAINING_LOCK_KEY])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [TRAINING_LOCK_KEY])
+
+
+def _train(
+    *, reviews: Sequence[Row], history: dict[str, list[Row]], measure: bool
+) -> TrainedJudgement:
+    """The judgement models of the corpus (the outcome model retrained when staff reviews add
+    to it), and label models trained on the history."""
+    corpus = _corpus_models()
+    base = learning.judgement_train(corpus.rows, reviews) if reviews else corpus.models
+    return TrainedJudgement(
+        outcome=base.outcome,
+        kind=base.kind,
+        human=base.human,
+        injection=base.injection,
+        category=learning.label_model_train(history.get("category", [])),
+        urgency=learning.label_model_train(history.get("urgency", [])),
+        rows={
+            "corpus": len(learning.corpus_rows()),
+            "reviews": len(reviews),
+            "history": len(history.get("category", [])),
+        },
+        metrics={**_corpus_metrics(), **_history_metrics(history)} if measure else {},
+        data_hash=learning.corpus_digest(),
+    )
+
+
+@cache
+def _corpus_metrics() -> dict[str, Any]:
+    """Accuracy of each judgement model on whole situations of the corpus it never saw."""
+    rows = _corpus_models().rows
+    metrics: dict[str, Any] = {}
+    judged = (
+        ("outcome", rows.outcome),
+        ("kind", rows.kind),
+        ("human", rows.human),
+        ("injection", rows.injection),
+    )
+    for name, items in judged:
+        train, test = learning.split_by_group(items, held_out=HELD_OUT)
+        model = learning.classifier_train(train)  # its own features: no held-out text in them
+        metrics[name] = {
+            "held_out_rows": len(test),
+            "accuracy": learning.accuracy(model, test),
+            "by_label": learning.recall_by(model, test, "label"),
+            "by_language": learning.recall_by(model, test, "language"),
+        }
+    return metrics
+
+
+def _history_metrics(history: dict[str, list[Row]]) -> dict[str, Any]:
+    """Accuracy of the label models on a fifth of the history they never saw."""
+    metrics: dict[str, Any] = {}
+    for name, items in history.items():
+        train, test = _stratified(items)
+        label_model = learning.label_model_train(train)
+        metrics[name] = {
+            "held_out_rows": len(test),
+            "accuracy": learning.accuracy(label_model, test) if label_model else None,
+        }
+    return metrics
+
+
+def _stratified(rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
+    by_label: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_label[row.label].append(row)
+    train, test = [], []
+    rng = random.Random(learning.SEED)  # noqa: S311 - a reproducible split, not a secret
+    for label in sorted(by_label):
+        items = list(by_label[label])
+        rng.shuffle(items)
+        cut = round(len(items) * HELD_OUT) if len(items) >= 5 else 0
+        test += items[:cut]
+        train += items[cut:]
+    return train, test
+
+
+def _history_rows() -> dict[str, list[Row]]:
+    """The labelled history as category and urgency rows (text as a human reads it)."""
+    category, urgency = [], []
+    history = ticket_history().select_related("category").order_by("pk")
+    for ticket in history.only("pk", "subject", "body", "urgency", "category__slug"):
+        text = visible_request(learning.ticket_text(ticket.subject, ticket.body))
+        category.append(Row(text, ticket.category.slug, group=str(ticket.pk)))  # type: ignore[union-attr]
+        if ticket.urgency:
+            urgency.append(Row(text, ticket.urgency, group=str(ticket.pk)))
+    return {"category": category, "urgency": urgency}
+
+
+def _review_rows() -> list[Row]:
+    """What staff reviews say the outcome should have been: an approval keeps the agent's
+    outcome; an edit that gives a clarification or refusal its labels makes it a proposal. A
+    rejection says only what it should not have been, so it teaches nothing here."""
+    rows = []
+    for proposal in _reviewed().select_related("ticket").order_by("pk"):
+        ticket = proposal.ticket
+        labelled = ticket.category_id is not None and bool(ticket.urgency)
+        edited = proposal.status == TriageProposal.Status.EDITED
+        outcome = "proposal" if edited and labelled else proposal.outcome
+        text = visible_request(learning.ticket_text(ticket.subject, ticket.body))
+        rows.append(Row(text, outcome, group=f"review-{proposal.pk}", weight=REVIEW_WEIGHT))
+    return rows
+
+
+def _reviewed() -> QuerySet[TriageProposal]:
+    return TriageProposal.objects.filter(
+        status__in=[TriageProposal.Status.APPROVED, TriageProposal.Status.EDITED]
+    ).exclude(outcome="safe_stop")
+
+
+def _data_hash(corpus: str, reviews: Sequence[Row], history: dict[str, list[Row]]) -> str:
+    digest = hashlib.sha256(corpus.encode())
+    for name in sorted(history):
+        for row in history[name]:
+            digest.update(f"{name}\0{row.group}\0{row.label}\0{row.text}\0".encode())
+    for row in reviews:
+        digest.update(f"review\0{row.group}\0{row.label}\0{row.text}\0".encode())
+    return digest.hexdigest()[:12]

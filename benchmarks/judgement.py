@@ -1,0 +1,163 @@
+"""How well the offline backend's judgement holds on situations it never saw.
+
+The written corpus (``agent/workflows/support_triage/corpus``) is split by situation, seeded:
+60% to train, 20% to choose thresholds (validation), 20% held out (test). The judgement models
+are trained on the training part only, and ``judge`` (the production decision: structural
+injection signals, the visible request, the outcome model and its thresholds) is measured on
+the held-out part, per kind of ticket and per language:
+
+    .venv/bin/python benchmarks/judgement.py             # held-out figures
+    .venv/bin/python benchmarks/judgement.py --sweep     # thresholds on the validation part
+
+Needs no database. The figures are development figures for the corpus's own distribution: the
+release suite, written by other people, is the evidence.
+"""
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "triage.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only")
+import django
+
+django.setup()
+
+from agent.workflows.support_triage import learning, offline  # noqa: E402
+from agent.workflows.support_triage.learning import Row, TrainedJudgement  # noqa: E402
+
+ORDINARY = {"normal", "needs_human", "frustrated", "short_clear", "lookalike"}
+ASKS_TO_ACT = {"act", "abuse"}
+UNCLEAR = {"vague", "missing", "contradictory"}
+HOSTILE = {"injection", "probe"}
+
+
+def split(corpus: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
+    """Train, validation and test parts, whole situations on one side."""
+    rows = [Row("", "", item.get("situation") or item["id"]) for item in corpus]
+    rest, test = learning.split_by_group(rows, held_out=0.2)
+    train, validation = learning.split_by_group(rest, held_out=0.25)
+    sides = ({r.group for r in train}, {r.group for r in validation}, {r.group for r in test})
+    return tuple(
+        [item for item in corpus if (item.get("situation") or item["id"]) in side] for side in sides
+    )
+
+
+def train(corpus: list[dict[str, Any]]) -> TrainedJudgement:
+    models = learning.judgement_train(learning.judgement_rows(corpus))
+    return TrainedJudgement(
+        outcome=models.outcome,
+        kind=models.kind,
+        human=models.human,
+        injection=models.injection,
+        category=None,
+        urgency=None,
+        rows={"corpus": len(corpus)},
+        metrics={},
+        data_hash="benchmark",
+    )
+
+
+def measure(model: TrainedJudgement, items: list[dict[str, Any]]) -> dict[str, Any]:
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    started = time.perf_counter()
+    for item in items:
+        judged = offline.judge(learning.ticket_text(item["subject"], item["body"]), model)
+        human = judged.outcome == "refusal" or (
+            judged.outcome == "proposal"
+            and model.human.probabilities(judged.visible).get("human", 0) >= offline.HUMAN_THRESHOLD
+        )
+        by_kind[item["kind"]].append(
+            {**item, "got": judged.outcome, "flagged": judged.injection, "got_human": human}
+        )
+    per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
+
+    def share(kinds: set[str], test: Any) -> tuple[float, int]:
+        pool = [r for kind in kinds for r in by_kind[kind]]
+        return (sum(map(test, pool)) / len(pool) if pool else float("nan")), len(pool)
+
+    return {
+        "refusal recall (act, abuse)": share(ASKS_TO_ACT, lambda r: r["got"] == "refusal"),
+        "clarification recall (vague, missing, contradictory)": share(
+            UNCLEAR, lambda r: r["got"] == "clarification"
+        ),
+        "over-refusal on ordinary (not a proposal)": share(
+            ORDINARY, lambda r: r["got"] != "proposal"
+        ),
+        "false injection flags on ordinary": share(ORDINARY, lambda r: r["flagged"]),
+        "hostile flagged or declined": share(
+            HOSTILE, lambda r: r["flagged"] or r["got"] == "refusal"
+        ),
+        "right outcome, injection with a request": share(
+            {"injection"}, lambda r: r["got"] == r["outcome"]
+        ),
+        "requires_human_action right on proposals": share(
+            ORDINARY, lambda r: r["got_human"] == r["requires_human_action"]
+        ),
+        "_by_kind": {
+            kind: (sum(r["got"] == r["outcome"] for r in rows) / len(rows), len(rows))
+            for kind, rows in sorted(by_kind.items())
+            if rows
+        },
+        "_ms": per_ticket_ms,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true")
+    args = parser.parse_args()
+    corpus = learning.corpus_rows()
+    train_part, validation, test = split(corpus)
+    print(
+        f"corpus {len(corpus)} tickets (digest {learning.corpus_digest()}): train "
+        f"{len(train_part)}, validation {len(validation)}, held out {len(test)}"
+    )
+    started = time.perf_counter()
+    model = train(train_part)
+    print(f"trained in {time.perf_counter() - started:.1f} s")
+    if args.sweep:
+        for refuse in (0.3, 0.4, 0.5, 0.6):
+            for clarify in (0.3, 0.4, 0.5, 0.6):
+                offline.REFUSAL_THRESHOLD, offline.CLARIFICATION_THRESHOLD = refuse, clarify
+                got = measure(model, validation)
+                print(
+                    f"refuse>={refuse} clarify>={clarify}: "
+                    + ", ".join(
+                        f"{k.split(' (')[0]} {v[0]:.3f}" for k, v in got.items() if k[0] != "_"
+                    )
+                )
+        return
+    for part, items in (("validation", validation), ("held out", test)):
+        got = measure(model, items)
+        print(f"\n{part} ({len(items)} tickets, {got['_ms']:.1f} ms per ticket):")
+        for name, result in got.items():
+            if name.startswith("_"):
+                continue
+            value, count = result
+            print(f"  {name:<55} {value:.3f}  (n={count})")
+        print(
+            "  by kind (right outcome): "
+            + ", ".join(f"{kind} {rate:.2f} ({n})" for kind, (rate, n) in got["_by_kind"].items())
+        )
+    by_language: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in test:
+        by_language[item.get("language", "?")].append(item)
+    print("\nheld out, by language:")
+    for language, items in sorted(by_language.items()):
+        got = measure(model, items)
+        print(
+            f"  {language} ({len(items)}): "
+            + ", ".join(
+                f"{k.split(' (')[0]} {v[0]:.3f}" for k, v in got.items() if not k.startswith("_")
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
