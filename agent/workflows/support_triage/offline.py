@@ -42,6 +42,13 @@ REFUSAL_THRESHOLD = 0.5
 CLARIFICATION_THRESHOLD = 0.5
 HUMAN_THRESHOLD = 0.5
 INJECTION_THRESHOLD = 0.5
+# Why a ticket may be asked about that the history can overrule (a contradiction it cannot).
+UNCLASSIFIABLE = ("vague", "missing")
+# A category model this sure, or neighbours agreeing this much (their vote share weighted by
+# similarity squared, at least this many of them), classify a ticket clearly.
+CLEAR_CATEGORY = 0.6
+NEIGHBOUR_AGREEMENT = 0.7
+MIN_AGREEING_NEIGHBOURS = 3
 
 
 @dataclass
@@ -186,6 +193,11 @@ def judge(text: str, judgement: TrainedJudgement) -> Judged:
     )
     outcome = _decide(outcomes)
     kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
+    if kind == "probe" and not injection:
+        # Probing the agent is an attempt to instruct it: without any sign of one, the reason
+        # does not hold, and the ticket is judged on what else it may be.
+        outcome = _decide({**outcomes, "refusal": 0.0})
+        kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
     return Judged(outcome, kind, injection, visible, evidence)
 
 
@@ -205,9 +217,30 @@ def analyse(
             injection=judged.injection,
             requires_human=True,
         )
-    if judged.outcome == "clarification":
+    evidence = judged.evidence
+    if judged.outcome == "clarification" and judged.kind in UNCLASSIFIABLE:
+        if not _clearly_classified(judged.visible, neighbours, judgement):
+            return _clarify(judged.kind, judged.injection, judged.evidence)
+        evidence += "; it reads as unclear, but the labelled history classifies it clearly"
+    elif judged.outcome == "clarification":
         return _clarify(judged.kind, judged.injection, judged.evidence)
-    return _propose(judged.visible, neighbours, judgement, judged.injection, judged.evidence)
+    return _propose(judged.visible, neighbours, judgement, judged.injection, evidence)
+
+
+def _clearly_classified(
+    text: str, neighbours: list[dict[str, Any]] | None, judgement: TrainedJudgement
+) -> bool:
+    """Whether the team's labelled history places the ticket with little doubt: the category
+    model fairly sure, or the nearest neighbours agreeing. A ticket this team has seen many
+    times is not too vague to triage, however short."""
+    category = judgement.category
+    if category is not None and max(category.probabilities(text).values()) >= CLEAR_CATEGORY:
+        return True
+    nearest = neighbours or []
+    if len(nearest) < MIN_AGREEING_NEIGHBOURS:
+        return False
+    shares = _vote_shares(nearest, power=2)
+    return max(shares.values(), default=0.0) >= NEIGHBOUR_AGREEMENT
 
 
 def _decide(outcomes: dict[str, float]) -> str:
