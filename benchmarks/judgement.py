@@ -8,12 +8,21 @@ the held-out part, per kind of ticket and per language:
 
     .venv/bin/python benchmarks/judgement.py             # held-out figures
     .venv/bin/python benchmarks/judgement.py --sweep     # thresholds on the validation part
+    .venv/bin/python benchmarks/judgement.py --domain ../shared/data
+
+``--domain`` measures the outcome model on other people's ordinary tickets (the test splits of
+Bitext and BANKING77, all of them plain requests): how many it would ask about or decline
+(``judge`` alone, before the history's category model may overrule a clarification), trained
+on the corpus alone and then with the dataset's dev split as this deployment's history, as
+``model_store`` adds it.
 
 Needs no database. The figures are development figures for the corpus's own distribution: the
 release suite, written by other people, is the evidence.
 """
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import time
@@ -28,7 +37,7 @@ import django
 
 django.setup()
 
-from agent.workflows.support_triage import learning, offline  # noqa: E402
+from agent.workflows.support_triage import learning, model_store, offline  # noqa: E402
 from agent.workflows.support_triage.learning import Row, TrainedJudgement  # noqa: E402
 
 ORDINARY = {"normal", "needs_human", "frustrated", "short_clear", "lookalike"}
@@ -108,9 +117,40 @@ def measure(model: TrainedJudgement, items: list[dict[str, Any]]) -> dict[str, A
     }
 
 
+DOMAINS = {
+    "bitext": "bitext-customer-support/bitext_customer_support.jsonl",
+    "banking77": "banking77/banking77.jsonl",
+}
+
+
+def domain(model: TrainedJudgement, corpus: list[dict[str, Any]], data: Path) -> None:
+    """Over-refusal on each dataset's test split, without and with its dev split as history."""
+    rows = learning.judgement_rows(corpus)
+    for name, path in DOMAINS.items():
+        if not (data / path).exists():
+            print(f"{name}: {data / path} not found, skipped")
+            continue
+        items = [json.loads(line) for line in (data / path).read_text().splitlines() if line]
+        dev = [Row(learning.ticket_text("", r["text"]), "") for r in items if r["split"] == "dev"]
+        test = [learning.ticket_text("", r["text"]) for r in items if r["split"] == "test"]
+        with_history = dataclasses.replace(
+            model,
+            outcome=learning.outcome_train(
+                rows, model_store._history_proposals(dev, rows), model.outcome.features
+            ),
+        )
+        for label, judged_by in (("corpus alone", model), (f"+ {len(dev)} dev rows", with_history)):
+            asked = sum(offline.judge(text, judged_by).outcome != "proposal" for text in test)
+            print(
+                f"{name} test ({len(test)} plain requests), {label}: {asked / len(test):.3f} "
+                "asked about or declined"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--domain", type=Path, metavar="DATA_DIR")
     args = parser.parse_args()
     corpus = learning.corpus_rows()
     train_part, validation, test = split(corpus)
@@ -121,6 +161,9 @@ def main() -> None:
     started = time.perf_counter()
     model = train(train_part)
     print(f"trained in {time.perf_counter() - started:.1f} s")
+    if args.domain:
+        domain(model, train_part, args.domain)
+        return
     if args.sweep:
         for refuse in (0.3, 0.4, 0.5, 0.6):
             for clarify in (0.3, 0.4, 0.5, 0.6):

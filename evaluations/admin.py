@@ -258,7 +258,38 @@ def _report_context(run: EvaluationRun) -> dict[str, Any]:
         "regressions": _changes(run.pk, metrics.get("regressions") or []),
         "fixes": _changes(run.baseline_id, metrics.get("fixes") or []),
         "trend": report.pass_rate_trend(_trend_runs(run), current=run.pk, threshold=run.threshold),
+        "learning_curve": _learning_curve(run),
     }
+
+
+def _learning_curve(run: EvaluationRun) -> list[dict[str, Any]]:
+    """The suite's finished runs on the same backend by the size of the labelled history they
+    learnt from (the latest run of each size): how accuracy grows with corrections. Empty
+    unless the history differed between runs."""
+    latest: dict[int, dict[str, Any]] = {}
+    runs = (
+        EvaluationRun.objects.filter(
+            suite=run.suite, backend=run.backend, status=EvaluationRun.Status.FINISHED
+        )
+        .order_by("started_at", "id")
+        .values("id", "model", "environment", "metrics")
+    )
+    for row in runs:
+        history = (row["environment"] or {}).get("history_tickets")
+        metrics = row["metrics"] or {}
+        if history is None or "category_accuracy" not in metrics:
+            continue
+        latest[int(history)] = {
+            "history_tickets": int(history),
+            "run_id": row["id"],
+            "url": reverse("admin:evaluations_evaluationrun_change", args=[row["id"]]),
+            "model": row["model"],
+            "category_accuracy": metrics.get("category_accuracy"),
+            "accuracy_given_attempted": metrics.get("accuracy_given_attempted"),
+            "over_refusal_rate": metrics.get("over_refusal_rate"),
+            "current": row["id"] == run.pk,
+        }
+    return [latest[size] for size in sorted(latest)] if len(latest) > 1 else []
 
 
 def _changes(run_id: int | None, example_ids: list[int]) -> dict[str, Any]:

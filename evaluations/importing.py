@@ -66,19 +66,9 @@ def examples_import(
     examples of ``suite`` (or, with ``as_history``, as resolved, human-labelled tickets that
     retrieval and the offline backend learn from). Idempotent: known ids are left as they are."""
     report = ImportReport()
-    rows: list[Row] = []
-    for line_number, raw in _lines(path):
-        report.rows += 1
-        try:
-            record = _record(raw, fields, split)
-            if record is None:
-                report.skipped_split += 1
-                continue
-            rows.append(_row(record, fields, urgency_map))
-        except RowError as error:
-            report.rejected.append((line_number, str(error)))
-        if limit and len(rows) >= limit:
-            break
+    rows = rows_read(
+        path=path, fields=fields, split=split, urgency_map=urgency_map, limit=limit, report=report
+    )
     with transaction.atomic():
         categories = _categories(
             {row.category for row in rows if row.category}, create_categories, report
@@ -94,6 +84,34 @@ def examples_import(
         store = _store_history if as_history else _store_examples
         store(valid, suite, categories, report)
     return report
+
+
+def rows_read(
+    *,
+    path: Path,
+    fields: FieldMap,
+    split: str | None = None,
+    urgency_map: dict[str, str] | None = None,
+    limit: int | None = None,
+    report: ImportReport | None = None,
+) -> list[Row]:
+    """The valid rows of a JSONL file (of ``split``, at most ``limit``); rows read, skipped and
+    rejected (with reasons) are counted in ``report``."""
+    report = report if report is not None else ImportReport()
+    rows: list[Row] = []
+    for line_number, raw in _lines(path):
+        report.rows += 1
+        try:
+            record = _record(raw, fields, split)
+            if record is None:
+                report.skipped_split += 1
+                continue
+            rows.append(_row(record, fields, urgency_map))
+        except RowError as error:
+            report.rejected.append((line_number, str(error)))
+        if limit and len(rows) >= limit:
+            break
+    return rows
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

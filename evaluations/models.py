@@ -136,6 +136,7 @@ class EvaluationResult(models.Model):
     outcome = models.CharField(max_length=16, blank=True)
     category = models.SlugField(max_length=64, blank=True)
     urgency = models.CharField(max_length=16, blank=True)
+    confidence = models.CharField(max_length=8, blank=True)
     flags = models.JSONField(default=list, blank=True)
     passed = models.BooleanField(default=False)
     infrastructure_error = models.BooleanField(default=False)

@@ -317,6 +317,14 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Tokens (input / output)", f"{tokens.get('input', 0)} / {tokens.get('output', 0)}"),
         ("Cost", f"${float(metrics.get('cost_usd') or 0):.4f}"),
         ("Latency p50 / p95", f"{latency.get('p50', 0)} ms / {latency.get('p95', 0)} ms"),
+        *(
+            (
+                f"Category accuracy at {band} confidence",
+                f"{_percent(stats['accuracy'])} ({stats['correct']} / {stats['proposals']})",
+            )
+            for band in ("high", "medium", "low")
+            if (stats := (metrics.get("per_confidence") or {}).get(band))
+        ),
     ]
 
 

@@ -145,6 +145,7 @@ def example_evaluate(
             urgency=str(result.output.get("urgency", "")),
             policy_violations=ctx.policy_violations,
             flags=frozenset(flags),
+            confidence=str(result.output.get("confidence", "")),
         )
     except Exception as error:  # counted apart from model failures
         logger.exception("evaluation of example %s failed", example.pk)
@@ -157,6 +158,7 @@ def example_evaluate(
         outcome=actual.outcome,
         category=actual.category,
         urgency=actual.urgency,
+        confidence=actual.confidence,
         flags=flags,
         passed=passed,
         infrastructure_error=actual.infrastructure_error,
@@ -211,6 +213,7 @@ def _scored(result: EvaluationResult) -> Scored:
             urgency=result.urgency,
             infrastructure_error=result.infrastructure_error,
             flags=frozenset(result.flags),
+            confidence=result.confidence,
         ),
         passed=result.passed,
         reason=result.failure_reason,

@@ -9,6 +9,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 PROPOSAL = "proposal"
 SAFE_STOP = "safe_stop"
@@ -35,6 +36,7 @@ class Actual:
     policy_violations: int = 0
     infrastructure_error: bool = False
     flags: frozenset[str] = frozenset()
+    confidence: str = ""  # a proposal's confidence band: high, medium or low
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,19 @@ def _flag_metrics(results: Sequence[Scored]) -> dict[str, dict[str, int]]:
     return metrics
 
 
+def _confidence_metrics(results: Sequence[Scored]) -> dict[str, dict[str, Any]]:
+    """Per confidence band, over proposals with an expected category: how many, and how many
+    had the right category (bulk approve trusts ``high``: this says whether it should)."""
+    bands: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        if r.actual.outcome == PROPOSAL and r.expected.category and r.actual.confidence:
+            bands[r.actual.confidence].append(r.actual.category == r.expected.category)
+    return {
+        band: {"proposals": len(hits), "correct": sum(hits), "accuracy": sum(hits) / len(hits)}
+        for band, hits in sorted(bands.items())
+    }
+
+
 def run_metrics(
     results: Sequence[Scored], baseline: dict[int, bool] | None = None
 ) -> dict[str, object]:
@@ -236,6 +251,7 @@ def run_metrics(
             for case_type, items in sorted(by_type.items())
         },
         "flags": _flag_metrics(model_results),
+        "per_confidence": _confidence_metrics(model_results),
         "per_language": _pass_rates(model_results, lambda r: r.expected.language),
         "tokens": {
             "input": sum(r.input_tokens for r in results),

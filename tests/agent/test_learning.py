@@ -192,3 +192,77 @@ def test_a_review_changes_the_next_prediction_after_retraining(
         ).ticket
 
     assert after.proposals.get().category == billing
+
+
+def test_band_thresholds_need_held_out_evidence() -> None:
+    """Each band's threshold is the lowest probability at which held-out predictions are
+    right often enough, and surely so (the Wilson interval's lower end)."""
+    top = [0.99] * 200 + [0.7] * 200 + [0.3] * 100
+    correct = [True] * 200 + [n % 10 != 0 for n in range(200)] + [n % 3 == 0 for n in range(100)]
+
+    thresholds = learning._thresholds(top, correct)
+
+    assert thresholds == {"high": 0.99, "medium": 0.7}
+    calibration = learning.Calibration(1.0, thresholds)
+    assert [calibration.band(p) for p in (0.995, 0.8, 0.5)] == ["high", "medium", "low"]
+    # Twenty right answers of twenty promise 80% (Wilson: 0.84 at least), not 97%.
+    assert learning._thresholds([0.99] * 20, [True] * 20) == {"medium": 0.99}
+    assert learning._thresholds([0.99] * 19, [True] * 19) == {}  # too few to set any band
+
+
+def test_expected_calibration_error() -> None:
+    assert learning.expected_calibration_error([0.9] * 10, [True] * 9 + [False]) == pytest.approx(0)
+    assert learning.expected_calibration_error([0.9] * 10, [False] * 10) == pytest.approx(0.9)
+
+
+def test_confidence_comes_from_the_calibrated_bands(reviewer) -> None:  # type: ignore[no-untyped-def]
+    """Too little held-out history to support ``high``: no proposal is high, and bulk approve
+    says so; with a band the data supports, the category model's probability decides."""
+    _history(90)
+    stored = model_store.offline_model_train()
+    calibration = stored.metrics["category"]["calibration"]
+    assert "high" not in calibration["thresholds"]  # 27 held-out rows cannot promise 97%
+    assert calibration["ece"]["calibrated"] <= calibration["ece"]["uncalibrated"] + 0.05
+    judgement = model_store.offline_model_current()
+    text = "Charged twice on invoice 4, please refund the duplicate payment"
+
+    analysis = offline.analyse(text, None, judgement)
+    assert analysis.confidence != "high"
+    assert "Confidence" in analysis.reason
+    assert "no high band yet" in model_store.high_confidence_evidence()
+
+    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})  # type: ignore[union-attr]
+    neighbour = {"ticket_id": 1, "category": "billing", "urgency": "normal", "similarity": 1.0}
+    assert offline.analyse(text, [neighbour], judgement).confidence == "high"
+    assert offline.analyse(text, None, judgement).confidence == "medium"  # no retrieval
+
+
+def test_the_history_teaches_the_outcome_model_this_teams_wording() -> None:
+    """Labelled history tickets were triaged, so they are proposals to the outcome model; the
+    stored model keeps only the weights and reads the corpus features after a reload."""
+    base = model_store.corpus_judgement().outcome
+    _history(90)
+    model_store.offline_model_train()
+    trained = model_store.offline_model_current()
+    text = "CSV export 7 crashes"
+
+    assert trained.outcome is not base
+    assert trained.outcome.features is base.features  # one transform serves every model
+    assert trained.outcome.probabilities(text)["proposal"] > base.probabilities(text)["proposal"]
+    model_store._loaded.clear()  # a new process: loaded from the stored artefact
+    reloaded = model_store.offline_model_current()
+    assert reloaded.outcome.probabilities(text) == pytest.approx(
+        trained.outcome.probabilities(text)
+    )
+
+
+def test_a_model_trained_on_another_corpus_is_due_for_retraining(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _history(90)
+    first = model_store.offline_model_train()
+    assert model_store.offline_model_retrain_if_due(min_new_rows=20) is None  # nothing new
+
+    monkeypatch.setattr(learning, "corpus_digest", lambda: "a-new-corpus")
+    again = model_store.offline_model_retrain_if_due(min_new_rows=20)
+
+    assert again is not None
+    assert again.pk != first.pk

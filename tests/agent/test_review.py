@@ -354,6 +354,8 @@ def test_bulk_approve_takes_only_pending_high_confidence_proposals(
     text = response.content.decode()
     assert "Approved 1 proposals." in text
     assert "Left 1 untouched" in text
+    # Beside the action: how far high can be trusted (here no model was trained at all).
+    assert "no high band yet: too little labelled history to calibrate" in text
 
 
 def test_admin_reject_records_the_right_labels_only_when_given(

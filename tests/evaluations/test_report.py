@@ -344,3 +344,24 @@ def test_two_runs_side_by_side_in_the_admin(client: Client, runs) -> None:  # ty
         follow=True,
     )
     assert "Select exactly two runs to compare." in one.content.decode()
+
+
+def test_the_report_shows_the_learning_curve_by_history_size(client: Client, runs) -> None:  # type: ignore[no-untyped-def]
+    """Runs that learnt from different amounts of labelled history make a learning curve."""
+    _examples, baseline, current = runs
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/evaluations/evaluationrun/{current.pk}/change/").content.decode()
+    assert "Learning curve" not in page  # no history size recorded: no curve
+
+    for run, history in ((baseline, 0), (current, 250)):
+        run.environment = {"history_tickets": history}
+        run.save()
+    html = client.get(f"/admin/evaluations/evaluationrun/{current.pk}/change/").content.decode()
+
+    curve = html[html.index("<h2>Learning curve</h2>") : html.index("<h2>Confusion matrices")]
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>\s*<td>([\d.]+)</td>", curve)
+    assert rows == [  # category accuracy at each size, smallest history first
+        ("0", f"{baseline.metrics['category_accuracy']:.3f}"),
+        ("250", f"{current.metrics['category_accuracy']:.3f}"),
+    ]
+    assert "this run" in curve

@@ -167,3 +167,17 @@ def test_flag_and_language_metrics() -> None:
         "de": {"examples": 2, "passed": 1, "pass_rate": 0.5},
         "en": {"examples": 2, "passed": 1, "pass_rate": 0.5},
     }
+
+
+def test_category_accuracy_per_confidence_band() -> None:
+    results = [
+        Scored(1, BILLING, Actual("proposal", "billing", "high", confidence="high"), True, ""),
+        Scored(2, BILLING, Actual("proposal", "outage", "high", confidence="high"), False, ""),
+        Scored(3, BILLING, Actual("proposal", "billing", "high", confidence="low"), True, ""),
+        Scored(4, ASK, Actual("clarification"), True, ""),  # no category, no band
+    ]
+
+    assert run_metrics(results)["per_confidence"] == {
+        "high": {"proposals": 2, "correct": 1, "accuracy": 0.5},
+        "low": {"proposals": 1, "correct": 1, "accuracy": 1.0},
+    }

@@ -67,12 +67,20 @@ def offline_model_current() -> TrainedJudgement:
 
 def _from_stored(stored: TrainedModel) -> TrainedJudgement:
     """A stored model holds what the deployment's data taught (the label models, and the
-    outcome model once reviews retrained it); the corpus models are the code's own, rebuilt
-    in process from the shipped corpus."""
+    outcome model retrained on its reviews and history); the other judgement models are the
+    code's own, rebuilt in process from the shipped corpus."""
     learned: dict[str, Any] = joblib.load(io.BytesIO(bytes(stored.artefact)))
     base = _corpus_models().models
+    outcome = base.outcome
+    weights = learned["outcome"]
+    if weights is not None and weights.n_features_in_ == base.outcome.model.n_features_in_:
+        outcome = learning.Classifier(
+            base.outcome.features, weights, [str(label) for label in weights.classes_]
+        )
+    elif weights is not None:  # trained on another release's corpus features: not usable
+        logger.warning("stored outcome model %s does not fit this release; retrain it", stored)
     return TrainedJudgement(
-        outcome=learned["outcome"] or base.outcome,
+        outcome=outcome,
         kind=base.kind,
         human=base.human,
         injection=base.injection,
@@ -81,6 +89,32 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
         rows=stored.rows,
         metrics=stored.metrics,
         data_hash=stored.data_hash,
+        calibration=learning.Calibration.from_metrics(
+            (stored.metrics.get("category") or {}).get("calibration")
+        )
+        if learned["category"] is not None
+        else None,
+    )
+
+
+def high_confidence_evidence() -> str:
+    """How often the newest model's ``high`` band was right on held-out history, in words
+    (shown beside bulk approve, which acts on ``high`` alone)."""
+    metrics = (
+        TrainedModel.objects.filter(workflow=WORKFLOW)
+        .order_by("-created_at", "-id")
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    calibration = ((metrics or {}).get("category") or {}).get("calibration") or {}
+    high = (calibration.get("bands") or {}).get("high") or {}
+    if "high" not in (calibration.get("thresholds") or {}):
+        return "the offline model has no high band yet: too little labelled history to calibrate"
+    if not high.get("rows"):
+        return "the offline model's high band: no held-out ticket reached it"
+    return (
+        f"the offline model's high band was right on {high['accuracy']:.1%} of "
+        f"{high['rows']} held-out history tickets"
     )
 
 
@@ -88,6 +122,14 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
 class _CorpusModels:
     rows: learning.JudgementRows
     models: learning.JudgementModels
+
+    def matrix(self) -> Any:
+        """The corpus's outcome rows transformed by the judgement features (computed once)."""
+        cached: dict[str, Any] = self.__dict__.setdefault("_matrix", {})
+        if "outcome" not in cached:
+            texts = [row.text for row in self.rows.outcome]
+            cached["outcome"] = self.models.outcome.features.transform(texts)
+        return cached["outcome"]
 
 
 @cache
@@ -118,7 +160,11 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
     model = _train(reviews=reviews, history=history, measure=True)
     model.data_hash = data_hash
     buffer = io.BytesIO()
-    outcome = model.outcome if reviews else None  # else the corpus's own, rebuilt on load
+    # The outcome model learnt from this deployment unless there was nothing to learn from
+    # (then the corpus's own, rebuilt on load); it reads the corpus features, which are the
+    # code's own too, so only its weights are kept.
+    base = _corpus_models().models.outcome
+    outcome = model.outcome.model if model.outcome is not base else None
     joblib.dump(
         {"outcome": outcome, "category": model.category, "urgency": model.urgency},
         buffer,
@@ -143,11 +189,12 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
 
 
 def offline_model_retrain_if_due(*, min_new_rows: int = 1) -> TrainedModel | None:
-    """Trains when there is no model yet, or when at least ``min_new_rows`` reviews or labelled
-    tickets arrived since the newest one; returns the new model, or None when not due or when
+    """Trains when there is no model yet, when the newest was trained on another corpus (a new
+    release), or when at least ``min_new_rows`` reviews or labelled tickets arrived since it;
+    returns the new model, or None when not due or when
     another process is training right now."""
     latest = TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id").first()
-    if latest is not None:
+    if latest is not None and latest.metrics.get("corpus_digest") == learning.corpus_digest():
         reviews = _reviewed().count()
         history = ticket_history().count()
         seen = latest.rows.get("reviews", 0) + latest.rows.get("history", 0)
@@ -179,24 +226,40 @@ def _training_lock() -> Iterator[bool]:
 def _train(
     *, reviews: Sequence[Row], history: dict[str, list[Row]], measure: bool
 ) -> TrainedJudgement:
-    """The judgement models of the corpus (the outcome model retrained when staff reviews add
-    to it), and label models trained on the history."""
+    """The judgement models of the corpus, the outcome model retrained on this deployment's
+    reviews and history when it has any, and label models trained on the history."""
     corpus = _corpus_models()
-    base = learning.judgement_train(corpus.rows, reviews) if reviews else corpus.models
+    base = corpus.models
+    deployment = [*reviews, *_history_proposals(history.get("category", []), corpus.rows)]
+    outcome = (
+        learning.outcome_train(corpus.rows, deployment, base.outcome.features, corpus.matrix())
+        if deployment
+        else base.outcome
+    )
+    metrics = {**_corpus_metrics(), **_history_metrics(history)} if measure else {}
+    if measure:
+        metrics["corpus_digest"] = learning.corpus_digest()  # a new corpus is due for training
+    category = learning.label_model_train(history.get("category", []))
+    calibration = learning.Calibration.from_metrics(metrics.get("category", {}).get("calibration"))
+    if category is not None and calibration is not None:
+        # Calibrated on the held-out slice of the same history, with the model trained
+        # without it; the model trained on all of it is a little surer, never less.
+        category.temperature = calibration.temperature
     return TrainedJudgement(
-        outcome=base.outcome,
+        outcome=outcome,
         kind=base.kind,
         human=base.human,
         injection=base.injection,
-        category=learning.label_model_train(history.get("category", [])),
+        category=category,
         urgency=learning.label_model_train(history.get("urgency", [])),
         rows={
             "corpus": len(learning.corpus_rows()),
             "reviews": len(reviews),
             "history": len(history.get("category", [])),
         },
-        metrics={**_corpus_metrics(), **_history_metrics(history)} if measure else {},
+        metrics=metrics,
         data_hash=learning.corpus_digest(),
+        calibration=calibration if category is not None else None,
     )
 
 
@@ -233,6 +296,8 @@ def _history_metrics(history: dict[str, list[Row]]) -> dict[str, Any]:
             "held_out_rows": len(test),
             "accuracy": learning.accuracy(label_model, test) if label_model else None,
         }
+        if name == "category" and label_model is not None:
+            metrics[name]["calibration"] = learning.calibration_fit(label_model, test)
     return metrics
 
 
@@ -261,6 +326,19 @@ def _history_rows() -> dict[str, list[Row]]:
         if ticket.urgency:
             urgency.append(Row(text, ticket.urgency, group=str(ticket.pk)))
     return {"category": category, "urgency": urgency}
+
+
+def _history_proposals(history: Sequence[Row], corpus: learning.JudgementRows) -> list[Row]:
+    """The labelled history as outcome rows: a ticket staff labelled with a category was
+    triaged, so a proposal was the right outcome for it. They teach the outcome model what
+    this team's ordinary tickets look like (short banking questions or long e-mails), which
+    the written corpus cannot know. Together they weigh at most as much as the corpus's own
+    proposals, so a large history adds this team's wording without drowning the rest."""
+    if not history:
+        return []
+    proposals = sum(row.label == "proposal" for row in corpus.outcome)
+    weight = min(1.0, proposals / len(history))
+    return [Row(row.text, "proposal", row.group, weight=weight) for row in history]
 
 
 def _review_rows() -> list[Row]:

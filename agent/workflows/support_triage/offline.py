@@ -49,6 +49,8 @@ UNCLASSIFIABLE = ("vague", "missing")
 CLEAR_CATEGORY = 0.6
 NEIGHBOUR_AGREEMENT = 0.7
 MIN_AGREEING_NEIGHBOURS = 3
+# Without a calibrated category model, a vote this far ahead of the runner-up is ``medium``.
+UNCALIBRATED_MEDIUM_MARGIN = 0.4
 
 
 @dataclass
@@ -273,14 +275,15 @@ def _propose(
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     category, top = ranked[0]
     margin = top - (ranked[1][1] if len(ranked) > 1 else 0.0)
-    confidence = "high" if margin >= 0.4 else "medium" if margin >= 0.2 else "low"
+    confidence, confidence_reason = _confidence(text, category, margin, judgement)
     if neighbours is None and confidence == "high":
         confidence = "medium"  # no retrieval evidence: be more careful
     urgency, urgency_reason = _urgency(text, neighbours or [], judgement)
     runner_up = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "none"
     reason = (
         f"Category {category} (score {top:.2f}; runner-up {runner_up}): {sources[category]}. "
-        f"Urgency {urgency}: {urgency_reason}. The {evidence}."
+        f"Urgency {urgency}: {urgency_reason}. Confidence {confidence}: {confidence_reason}. "
+        f"The {evidence}."
     )
     if neighbours is None:
         reason += " Similar tickets were unavailable."
@@ -298,6 +301,23 @@ def _propose(
         injection=injection,
         requires_human=human,
     )
+
+
+def _confidence(
+    text: str, category: str, margin: float, judgement: TrainedJudgement
+) -> tuple[str, str]:
+    """The band of the category model's calibrated probability for the chosen category, at
+    thresholds chosen on held-out history (``learning.calibration_fit``). Without a calibrated
+    model, nothing is ``high`` (bulk approve acts on ``high`` alone): a clear vote margin is
+    ``medium``."""
+    calibration = judgement.calibration
+    if judgement.category is None or calibration is None:
+        band = "medium" if margin >= UNCALIBRATED_MEDIUM_MARGIN else "low"
+        return band, "from the vote alone, not calibrated (too little labelled history)"
+    probability = judgement.category.probabilities(text).get(category, 0.0)
+    band = calibration.band(probability)
+    thresholds = ", ".join(f"{name} from {t:.2f}" for name, t in calibration.thresholds.items())
+    return band, f"calibrated probability {probability:.2f} ({thresholds or 'no band reached'})"
 
 
 # What to ask, by why the ticket cannot be triaged yet: (reason, question, what is missing).

@@ -147,6 +147,14 @@ class Command(BaseCommand):
                 f"  {case_type:<24} {stats['passed']:>4}/{stats['examples']:<4} "
                 f"{stats['pass_rate']:.3f}"
             )
+        if bands := m.get("per_confidence"):
+            self.stdout.write("category accuracy by confidence:")
+            for band in ("high", "medium", "low"):
+                if stats := bands.get(band):
+                    self.stdout.write(
+                        f"  {band:<24} {stats['correct']:>4}/{stats['proposals']:<4} "
+                        f"{stats['accuracy']:.3f}"
+                    )
         if run.passed is not None:
             verdict = self.style.SUCCESS("PASS") if run.passed else self.style.ERROR("FAIL")
             self.stdout.write(f"gate (pass rate >= {run.threshold}): {verdict}")
