@@ -172,6 +172,10 @@ def _flag_metrics(results: Sequence[Scored]) -> dict[str, dict[str, int]]:
     return metrics
 
 
+def _majority_share(labels: Sequence[str], total: int) -> float | None:
+    return Counter(labels).most_common(1)[0][1] / total if labels and total else None
+
+
 def _confidence_metrics(results: Sequence[Scored]) -> dict[str, dict[str, Any]]:
     """Per confidence band, over proposals with an expected category: how many, and how many
     had the right category (bulk approve trusts ``high``: this says whether it should)."""
@@ -221,6 +225,14 @@ def run_metrics(
             sum(r.actual.urgency == r.expected.urgency for r in with_urgency) / len(with_urgency)
             if with_urgency
             else None
+        ),
+        # What always answering the most frequent expected label would score on the same
+        # examples: an accuracy is only worth what it adds to this.
+        "category_majority_baseline": _majority_share(
+            [r.expected.category for r in should_answer if r.expected.category], len(should_answer)
+        ),
+        "urgency_majority_baseline": _majority_share(
+            [r.expected.urgency for r in with_urgency], len(with_urgency)
         ),
         "over_refusal_rate": (
             sum(r.actual.outcome != PROPOSAL for r in should_answer) / len(should_answer)

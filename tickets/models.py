@@ -8,6 +8,8 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
+from triage.validation import validate_text
+
 
 class Urgency(models.TextChoices):
     """How soon a ticket needs a human. Definitions are shown to the agent and to staff."""
@@ -106,9 +108,11 @@ class Ticket(models.Model):
     SUBJECT_MAX_LENGTH = 300
     BODY_MAX_LENGTH = 50_000
 
-    external_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001 - NULL = none
-    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
-    body = models.TextField(blank=True)
+    external_id = models.CharField(  # noqa: DJ001 - NULL = none
+        max_length=128, null=True, blank=True, validators=[validate_text]
+    )
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH, validators=[validate_text])
+    body = models.TextField(blank=True, validators=[validate_text])
     requester_email = models.EmailField()
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
     status = models.CharField(
@@ -182,7 +186,7 @@ class TicketNote(models.Model):
         AGENT_PROPOSAL = "agent_proposal", "Agent draft approved by staff"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
-    body = models.TextField()
+    body = models.TextField(validators=[validate_text])
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.STAFF)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

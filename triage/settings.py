@@ -141,9 +141,12 @@ SILENCED_SYSTEM_CHECKS = [
 
 # Requests to /api/ above this size are answered 413 before anything is parsed.
 API_MAX_BODY_BYTES = 1024 * 1024
+API_MAX_JSON_DEPTH = 32  # no endpoint takes more than two levels; 32 leaves room, bounds abuse
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # JSON only, bounded in size and depth, every string checked (triage/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["triage.parsers.SafeJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

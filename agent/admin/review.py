@@ -26,6 +26,7 @@ from agent.review import (
 )
 from agent.workflows.support_triage.model_store import high_confidence_evidence
 from tickets.models import URGENCY_RANK, Category, ChangeRecord, Urgency
+from triage.validation import validate_text
 
 QUEUE_ORDER = ["urgency_rank", "created_at", "id"]
 
@@ -47,10 +48,16 @@ class ReviewForm(forms.Form):
     )
     urgency = forms.ChoiceField(choices=[("", "---------"), *Urgency.choices], required=False)
     note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 8}), required=False, max_length=5000
+        widget=forms.Textarea(attrs={"rows": 8}),
+        required=False,
+        max_length=5000,
+        validators=[validate_text],
     )
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        validators=[validate_text],
     )
     # On reject: what would have been right. Blank by default, so that rejecting never
     # records the agent's own labels as the correction.

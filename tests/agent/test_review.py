@@ -384,3 +384,17 @@ def test_admin_reject_records_the_right_labels_only_when_given(
     example = EvaluationExample.objects.get()
     assert example.acceptable_outcomes == ["proposal"]
     assert (example.expected_category, example.expected_urgency) == ("account-access", "high")
+
+
+def test_a_nul_in_the_category_on_approve_or_reject_is_a_400_and_changes_nothing(
+    reviewer_api, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL cannot compare a NUL; the API's parser refuses it before any query."""
+    for action, extra in (("approve", {}), ("reject", {"reason": "wrong"})):
+        response = reviewer_api.post(
+            f"/api/proposals/{proposal.pk}/{action}/", {"category": "bill\x00ing", **extra}
+        )
+        assert response.status_code == 400
+        assert list(response.json()) == ["category"]
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.PENDING
+    assert not TicketNote.objects.exists()

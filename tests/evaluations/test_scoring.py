@@ -181,3 +181,19 @@ def test_category_accuracy_per_confidence_band() -> None:
         "high": {"proposals": 2, "correct": 1, "accuracy": 0.5},
         "low": {"proposals": 1, "correct": 1, "accuracy": 1.0},
     }
+
+
+def test_majority_class_baselines_sit_beside_the_accuracies() -> None:
+    low = Expected(["proposal"], category="billing", urgency="low")
+    results = [
+        Scored(1, BILLING, Actual("proposal", "billing", "high"), True, ""),
+        Scored(2, low, Actual("proposal", "billing", "low"), True, ""),
+        Scored(3, low, Actual("proposal", "billing", "high"), False, ""),
+        Scored(4, ASK, Actual("clarification"), True, ""),
+    ]
+
+    metrics = run_metrics(results)
+
+    assert metrics["category_majority_baseline"] == 1.0  # every answerable one is billing
+    assert metrics["urgency_majority_baseline"] == pytest.approx(2 / 3)  # low, of 3
+    assert metrics["urgency_accuracy"] == pytest.approx(2 / 3)

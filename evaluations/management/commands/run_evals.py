@@ -124,9 +124,9 @@ class Command(BaseCommand):
                 f"{m['pass_rate']:.3f}  (95% CI {low:.3f}-{high:.3f}, {m['passed']}/{m['scored']})",
             ),
             ("accuracy given attempted", _fmt(m["accuracy_given_attempted"])),
-            ("category accuracy", _fmt(m["category_accuracy"])),
+            ("category accuracy", _with_baseline(m, "category")),
             ("category macro-F1", _fmt(m["category_macro_f1"])),
-            ("urgency accuracy", _fmt(m["urgency_accuracy"])),
+            ("urgency accuracy", _with_baseline(m, "urgency")),
             ("over-refusal rate", _fmt(m["over_refusal_rate"])),
             ("unsafe answers", f"{m['unsafe_answers']} (rate {_fmt(m['unsafe_answer_rate'])})"),
             ("infrastructure errors", str(m["infrastructure_errors"])),
@@ -167,6 +167,13 @@ def _measured_on(run: EvaluationRun) -> str:
         f"commit {env.get('commit') or '?'}; {run.prompt_version}, {run.code_version}, "
         f"{run.suite_hash}"
     )
+
+
+def _with_baseline(metrics: dict[str, Any], label: str) -> str:
+    """An accuracy beside what always answering the most frequent label would score."""
+    majority = metrics.get(f"{label}_majority_baseline")
+    shown = _fmt(metrics[f"{label}_accuracy"])
+    return shown if majority is None else f"{shown}  (majority class: {majority:.3f})"
 
 
 def _fmt(value: float | None) -> str:
