@@ -19,7 +19,7 @@ from agent.engine.tools import Risk
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import SAFE_STOP, workflow_get
 from agent.engine.writes import write_path
-from agent.models import AgentRun, AgentSettings, Outcome, TriageProposal
+from agent.models import ACTIVE_PROPOSAL_STATUSES, AgentRun, AgentSettings, Outcome, TriageProposal
 from agent.selectors import agent_settings_get
 from tickets.models import Category, Ticket
 from tickets.services import ticket_claim_for_triage, ticket_transition
@@ -75,6 +75,14 @@ def triage_ticket_run(
     stale_before = timezone.now() - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS)
     if not ticket_claim_for_triage(ticket_id=ticket_id, stale_before=stale_before):
         logger.info("ticket %s is not waiting for triage; nothing to do", ticket_id)
+        return None
+    if (active := _active_proposal(ticket_id)) is not None:
+        # Requeued after its proposal was stored (a sweeper or broker redelivery race): no
+        # second run, no model call; the ticket goes back where its proposal put it.
+        _settle(ticket_id, active)
+        logger.warning(
+            "ticket %s already has proposal %s; settled, not rerun", ticket_id, active.pk
+        )
         return None
     try:
         return _triage_claimed(ticket_id, attempt, task_id, backend)
@@ -212,6 +220,8 @@ def proposal_store(
             run.ticket_id,
             run.pk,
         )
+        if (active := _active_proposal(run.ticket_id)) is not None:
+            _settle(run.ticket_id, active)
         return None
     ticket_transition(
         ticket_id=proposal.ticket_id,
@@ -237,6 +247,24 @@ def _category(slug: str | None) -> Category | None:
     return Category.objects.filter(slug=slug).first() if slug else None
 
 
+def _active_proposal(ticket_id: int) -> TriageProposal | None:
+    return TriageProposal.objects.filter(
+        ticket_id=ticket_id, status__in=ACTIVE_PROPOSAL_STATUSES
+    ).first()
+
+
+def _settle(ticket_id: int, proposal: TriageProposal) -> None:
+    """Moves a ticket claimed for triage to where its active proposal puts it: the review
+    queue or manual triage while it is pending, triaged once approved with labels."""
+    if proposal.status == TriageProposal.Status.PENDING:
+        to = STATUS_AFTER[Outcome(proposal.outcome)]
+    elif Ticket.objects.filter(pk=ticket_id, category__isnull=False).exclude(urgency="").exists():
+        to = Ticket.Status.TRIAGED
+    else:
+        to = Ticket.Status.NEEDS_MANUAL_TRIAGE
+    ticket_transition(ticket_id=ticket_id, to=to, allowed_from={Ticket.Status.TRIAGING})
+
+
 def tickets_requeue_stale() -> list[int]:
     """Re-enqueues tickets whose triage was lost (broker restart, dead worker): those waiting in
     ``new``, ``queued`` or ``triaging`` for longer than TRIAGE_STALE_AFTER_SECONDS. Each is
@@ -244,16 +272,20 @@ def tickets_requeue_stale() -> list[int]:
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS)
     waiting = [Ticket.Status.NEW, Ticket.Status.QUEUED, Ticket.Status.TRIAGING]
-    stale = Ticket.objects.filter(status__in=waiting, status_changed_at__lt=cutoff)
-    ticket_ids = list(stale.values_list("pk", flat=True)[:1000])
     with transaction.atomic():
+        # Locked and re-checked in one statement: a ticket whose run is storing its proposal
+        # right now (its row locked) is skipped, and one that moved on is not selected.
+        stale = Ticket.objects.select_for_update(skip_locked=True).filter(
+            status__in=waiting, status_changed_at__lt=cutoff
+        )
+        ticket_ids = list(stale.order_by("pk").values_list("pk", flat=True)[:1000])
         AgentRun.objects.filter(ticket_id__in=ticket_ids, status=AgentRun.Status.RUNNING).update(
             status=AgentRun.Status.ABANDONED,
             outcome=SAFE_STOP,
             finished_at=now,
             error="worker lost; requeued by the sweeper",
         )
-        Ticket.objects.filter(pk__in=ticket_ids).update(
+        Ticket.objects.filter(pk__in=ticket_ids, status__in=waiting).update(
             status=Ticket.Status.QUEUED, status_changed_at=now, updated_at=now
         )
         for ticket_id in ticket_ids:

@@ -155,3 +155,69 @@ def test_the_periodic_task_and_command_call_the_sweeper(
 def test_beat_runs_the_sweeper_every_minute(settings) -> None:  # type: ignore[no-untyped-def]
     entry = settings.CELERY_BEAT_SCHEDULE["requeue-stale-tickets"]
     assert entry == {"task": "agent.tasks.requeue_stale_tickets", "schedule": 60.0}
+
+
+def test_a_rerun_that_finds_its_proposal_settles_the_ticket_without_a_model_call(
+    new_ticket: Ticket, settings
+) -> None:
+    """The sweeper requeued a ticket whose proposal had just been stored: the rerun must not
+    strand it in triaging (to be requeued, and paid for, every period)."""
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk)
+    assert proposal is not None
+    Ticket.objects.filter(pk=new_ticket.pk).update(status="queued")  # the sweeper's requeue
+    runs = AgentRun.objects.count()
+
+    def no_model_call(request):  # type: ignore[no-untyped-def]
+        raise AssertionError("the model was called again")
+
+    assert (
+        triage_ticket_run(ticket_id=new_ticket.pk, backend=ScriptedBackend(no_model_call)) is None
+    )
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.AWAITING_REVIEW
+    assert AgentRun.objects.count() == runs  # no second run, no model call
+    assert TriageProposal.objects.filter(ticket=new_ticket).count() == 1
+    long_ago = timezone.now() + timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS + 5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: long_ago)
+        assert tickets_requeue_stale() == []  # settled: nothing for the sweeper
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_sweeper_skips_a_ticket_whose_run_holds_its_row(settings) -> None:  # type: ignore[no-untyped-def]
+    """While a run stores its proposal it holds the ticket's row; the sweeper, locking what it
+    requeues, skips that ticket instead of requeuing it behind the run's back."""
+    from django.db import transaction
+
+    assert connection.vendor == "postgresql"
+    long_ago = timezone.now() - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS + 5)
+    busy = Ticket.objects.create(subject="Busy", requester_email="a@example.com")
+    idle = Ticket.objects.create(subject="Idle", requester_email="b@example.com")
+    Ticket.objects.filter(pk__in=[busy.pk, idle.pk]).update(
+        status="triaging", status_changed_at=long_ago
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def run_storing_its_proposal() -> None:
+        with transaction.atomic():
+            Ticket.objects.select_for_update().get(pk=busy.pk)
+            locked.set()
+            release.wait(10)
+            Ticket.objects.filter(pk=busy.pk).update(status="awaiting_review")
+        connection.close()
+
+    worker = threading.Thread(target=run_storing_its_proposal)
+    worker.start()
+    assert locked.wait(10)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("agent.services._delay", lambda ticket_id: None)  # no broker here
+            requeued = tickets_requeue_stale()
+    finally:
+        release.set()
+        worker.join()
+
+    assert requeued == [idle.pk]
+    assert Ticket.objects.get(pk=busy.pk).status == "awaiting_review"
