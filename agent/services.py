@@ -7,6 +7,7 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -47,13 +48,12 @@ def limits_from(agent_settings: AgentSettings) -> Limits:
 
 def triage_enqueue(*, ticket_id: int) -> None:
     """Queues a ticket for triage once the current transaction commits."""
-    from agent.tasks import triage_ticket
 
     def enqueue() -> None:
         ticket_transition(
             ticket_id=ticket_id, to=Ticket.Status.QUEUED, allowed_from={Ticket.Status.NEW}
         )
-        triage_ticket.delay(ticket_id)
+        _delay(ticket_id)
 
     transaction.on_commit(enqueue)
 
@@ -295,7 +295,30 @@ def tickets_requeue_stale() -> list[int]:
     return ticket_ids
 
 
+ENQUEUE_FAILURES_KEY = "triage:enqueue-failures"
+
+
 def _delay(ticket_id: int) -> None:
+    """Sends a ticket's triage to the queue: every enqueue goes through here. The ticket is
+    already committed, so a broker error (or, with tasks in process, a failed run) must not
+    fail the request that stored it: it is logged and counted (``/healthz`` shows the count),
+    and the sweeper requeues the ticket after ``TRIAGE_STALE_AFTER_SECONDS``."""
     from agent.tasks import triage_ticket
 
-    triage_ticket.delay(ticket_id)
+    try:
+        triage_ticket.delay(ticket_id)
+    except Exception:
+        logger.exception("could not enqueue ticket %s; the sweeper will requeue it", ticket_id)
+        try:
+            if cache.add(ENQUEUE_FAILURES_KEY, 1, timeout=None) is False:
+                cache.incr(ENQUEUE_FAILURES_KEY)
+        except Exception:  # the cache may be the broker that just failed
+            logger.warning("could not count the failed enqueue of ticket %s", ticket_id)
+
+
+def enqueue_failures() -> int | None:
+    """Failed enqueues since the cache was last cleared (None: the cache is unreachable)."""
+    try:
+        return int(cache.get(ENQUEUE_FAILURES_KEY) or 0)
+    except Exception:
+        return None

@@ -9,7 +9,7 @@ def test_health_without_broker_reports_eager(client: Client) -> None:
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "eager"}
+    assert response.json() == {"database": "ok", "broker": "eager", "enqueue_failures": 0}
 
 
 @pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_health_with_unreachable_broker_is_503(client: Client) -> None:
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "broker": "error"}
+    assert response.json() == {"database": "ok", "broker": "error", "enqueue_failures": 0}
 
 
 @pytest.mark.redis
@@ -26,7 +26,11 @@ def test_health_with_unreachable_broker_is_503(client: Client) -> None:
 def test_health_with_real_redis(client: Client, settings) -> None:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = settings.TEST_REDIS_URL
 
-    assert client.get("/healthz").json() == {"database": "ok", "broker": "ok"}
+    assert client.get("/healthz").json() == {
+        "database": "ok",
+        "broker": "ok",
+        "enqueue_failures": 0,
+    }
 
 
 @pytest.mark.django_db

@@ -15,9 +15,15 @@ logger = logging.getLogger(__name__)
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Answers 200 with each dependency's state, or 503 when one is down."""
+    from agent.services import enqueue_failures
+
     status = {"database": _database_state(), "broker": _broker_state()}
     healthy = all(value in {"ok", "eager"} for value in status.values())
-    return JsonResponse(status, status=200 if healthy else 503)
+    # Tickets stored but not queued (the sweeper requeues them): a count to alert on, not a
+    # failure of this process.
+    return JsonResponse(
+        {**status, "enqueue_failures": enqueue_failures()}, status=200 if healthy else 503
+    )
 
 
 def _database_state() -> str:

@@ -177,6 +177,20 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 # No broker configured: tasks run in-process, synchronously (the embedded mode).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# The cache holds the API throttle's counters and the failed-enqueue count: shared by every
+# web and worker process through Redis when there is one (a per-process cache would let each
+# gunicorn worker accept the whole rate), else in this process.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "triage",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Acknowledge after the task ran, and give a task back if its worker process dies (kill -9):

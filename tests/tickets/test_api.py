@@ -232,3 +232,33 @@ def test_ingest_is_throttled(intake_api: APIClient, monkeypatch: pytest.MonkeyPa
     assert Ticket.objects.count() == 3
     # Reads are not throttled.
     assert intake_api.get("/api/tickets/").status_code == 200
+
+
+def test_a_broker_error_after_the_ingest_committed_still_answers_201(
+    intake_api: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    """The ticket is stored; the broker's failure is logged and counted, and the sweeper
+    requeues it. A 500 here would make the client retry and, without an external_id, store
+    the ticket twice."""
+    from kombu.exceptions import OperationalError
+
+    from agent.services import enqueue_failures
+    from agent.tasks import triage_ticket
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(triage_ticket, "delay", broker_down)
+    body = {key: value for key, value in VALID.items() if key != "external_id"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = intake_api.post("/api/tickets/", body)
+
+    assert response.status_code == 201
+    ticket = Ticket.objects.get()
+    assert ticket.status == Ticket.Status.QUEUED  # the sweeper's to recover
+    assert enqueue_failures() == 1
+    assert f"could not enqueue ticket {ticket.pk}" in caplog.text
