@@ -28,7 +28,6 @@ OFFLINE_MODEL_SOURCES = (
     "structure.py",
     "learning.py",
     "text.py",
-    "urgency.py",
     "model_store.py",
 )
 OFFLINE_CODE = "offline@" + content_digest(

@@ -32,6 +32,7 @@ from agent.workflows.support_triage.injection import visible_request
 from agent.workflows.support_triage.structure import structure
 
 CORPUS_DIR = Path(__file__).with_name("corpus")
+URGENCY_DIR = CORPUS_DIR / "urgency"
 OUTCOMES = ("proposal", "clarification", "refusal")
 # A linear text model needs a few hundred labelled tickets, and several of a label, to beat
 # the neighbours' vote; with less the backend decides from the vote alone and says so (the
@@ -195,8 +196,22 @@ def corpus_rows() -> list[dict[str, Any]]:
 
 
 def corpus_digest() -> str:
-    parts = [path.read_text(encoding="utf-8") for path in sorted(CORPUS_DIR.glob("*.jsonl"))]
-    return content_digest(*parts)
+    paths = [*sorted(CORPUS_DIR.glob("*.jsonl")), *sorted(URGENCY_DIR.glob("*.jsonl"))]
+    return content_digest(*(path.read_text(encoding="utf-8") for path in paths))
+
+
+def urgency_rows() -> list[Row]:
+    """The urgency corpus (``corpus/urgency/``: tickets written from the urgency definitions,
+    labelled with the urgency they describe), each read as a human reads it."""
+    rows = []
+    for path in sorted(URGENCY_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                text = visible_request(ticket_text(item["subject"], item["body"]))
+                group = f"{path.stem}:{item['situation']}"
+                rows.append(Row(text, item["urgency"], group, item.get("language", "")))
+    return rows
 
 
 # Why a ticket is not answered, by outcome: the kinds of the corpus that are not proposals.
@@ -212,13 +227,14 @@ class JudgementRows:
     kind: list[Row]  # why not a proposal: vague, missing, contradictory, act, abuse
     human: list[Row]  # on proposals: does a person have to act ("human" / "routine")
     injection: list[Row]  # the whole text, as written: does it try to instruct the agent
+    urgency: list[Row] = field(default_factory=list)  # the urgency corpus: urgent ... low
 
 
-def judgement_rows(corpus: Iterable[dict[str, Any]]) -> JudgementRows:
+def judgement_rows(corpus: Iterable[dict[str, Any]], urgency: Sequence[Row] = ()) -> JudgementRows:
     """The training rows of corpus tickets, each read as a human reads it
     (``visible_request``). A ticket of which nothing is left once the instructions to the agent
     are set aside is left to the rule that declines such tickets."""
-    rows = JudgementRows([], [], [], [])
+    rows = JudgementRows([], [], [], [], list(urgency))
     for item in corpus:
         raw = ticket_text(item["subject"], item["body"])
         group, language = item.get("situation") or item["id"], item.get("language", "")
@@ -242,16 +258,20 @@ class JudgementModels:
     kind: Classifier
     human: Classifier
     injection: Classifier
+    urgency: Classifier | None = None  # None: no urgency corpus given
 
 
 def judgement_train(rows: JudgementRows) -> JudgementModels:
-    """The four judgement models, on one set of features fitted to every text they read."""
+    """The judgement models, on one set of features fitted to the texts they read (a ticket is
+    transformed once for all of them). The urgency model reads them too: on its held-out
+    situations it does better on these features (0.82) than on its own (0.81)."""
     features = features_fit([row.text for row in (*rows.outcome, *rows.injection)])
     return JudgementModels(
         outcome=classifier_train(rows.outcome, features),
         kind=classifier_train(rows.kind, features),
         human=classifier_train(rows.human, features),
         injection=classifier_train(rows.injection, features),
+        urgency=classifier_train(rows.urgency, features) if rows.urgency else None,
     )
 
 
@@ -301,19 +321,26 @@ class TrainedJudgement:
     # How sure the category model's probabilities make a category (None: no category model,
     # or too little held-out history to calibrate it).
     calibration: "Calibration | None" = None
+    # Where the urgency model learnt: "history" (this team's labels, with the urgency
+    # corpus) or "corpus" (the urgency corpus alone: too little labelled history).
+    urgency_from: str = "corpus"
 
     @property
     def version(self) -> str:
         return f"{self.source}@{self.data_hash}"
 
 
-def label_model_train(rows: Sequence[Row]) -> Classifier | None:
-    """A label model, or None when there is too little history to learn from."""
+def label_model_train(rows: Sequence[Row], written: Sequence[Row] = ()) -> Classifier | None:
+    """A label model, or None when there is too little history to learn from. ``written``
+    examples of the same labels (the urgency corpus) join the history, weighing at most as
+    much as it does in total, so this team's own way of labelling leads."""
     counts = Counter(row.label for row in rows)
     usable = [row for row in rows if counts[row.label] >= MIN_PER_LABEL]
     if len(usable) < MIN_HISTORY or len({row.label for row in usable}) < 2:
         return None
-    return classifier_train(usable)
+    weight = min(1.0, len(usable) / len(written)) if written else 1.0
+    extra = [Row(row.text, row.label, row.group, row.language, weight) for row in written]
+    return classifier_train([*usable, *extra])
 
 
 def accuracy(classifier: Classifier, rows: Sequence[Row]) -> float | None:

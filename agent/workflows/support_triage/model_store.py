@@ -85,7 +85,8 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
         human=base.human,
         injection=base.injection,
         category=learned["category"],
-        urgency=learned["urgency"],
+        urgency=learned["urgency"] or base.urgency,
+        urgency_from="history" if learned["urgency"] else "corpus",
         rows=stored.rows,
         metrics=stored.metrics,
         data_hash=stored.data_hash,
@@ -135,7 +136,7 @@ class _CorpusModels:
 @cache
 def _corpus_models() -> _CorpusModels:
     """The judgement models from the shipped corpus, trained once per process (seconds)."""
-    rows = learning.judgement_rows(learning.corpus_rows())
+    rows = learning.judgement_rows(learning.corpus_rows(), learning.urgency_rows())
     return _CorpusModels(rows=rows, models=learning.judgement_train(rows))
 
 
@@ -165,8 +166,9 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
     # code's own too, so only its weights are kept.
     base = _corpus_models().models.outcome
     outcome = model.outcome.model if model.outcome is not base else None
+    urgency = model.urgency if model.urgency_from == "history" else None  # else rebuilt
     joblib.dump(
-        {"outcome": outcome, "category": model.category, "urgency": model.urgency},
+        {"outcome": outcome, "category": model.category, "urgency": urgency},
         buffer,
         compress=3,
     )
@@ -236,10 +238,11 @@ def _train(
         if deployment
         else base.outcome
     )
-    metrics = {**_corpus_metrics(), **_history_metrics(history)} if measure else {}
+    metrics = {**_corpus_metrics(), **_history_metrics(history, corpus.rows)} if measure else {}
     if measure:
         metrics["corpus_digest"] = learning.corpus_digest()  # a new corpus is due for training
     category = learning.label_model_train(history.get("category", []))
+    urgency = learning.label_model_train(history.get("urgency", []), corpus.rows.urgency)
     calibration = learning.Calibration.from_metrics(metrics.get("category", {}).get("calibration"))
     if category is not None and calibration is not None:
         # Calibrated on the held-out slice of the same history, with the model trained
@@ -251,7 +254,8 @@ def _train(
         human=base.human,
         injection=base.injection,
         category=category,
-        urgency=learning.label_model_train(history.get("urgency", [])),
+        urgency=urgency or base.urgency,
+        urgency_from="history" if urgency else "corpus",
         rows={
             "corpus": len(learning.corpus_rows()),
             "reviews": len(reviews),
@@ -273,6 +277,7 @@ def _corpus_metrics() -> dict[str, Any]:
         ("kind", rows.kind),
         ("human", rows.human),
         ("injection", rows.injection),
+        ("urgency_corpus", rows.urgency),
     )
     for name, items in judged:
         train, test = learning.split_by_group(items, held_out=HELD_OUT)
@@ -286,12 +291,15 @@ def _corpus_metrics() -> dict[str, Any]:
     return metrics
 
 
-def _history_metrics(history: dict[str, list[Row]]) -> dict[str, Any]:
+def _history_metrics(
+    history: dict[str, list[Row]], corpus: learning.JudgementRows
+) -> dict[str, Any]:
     """Accuracy of the label models on a fifth of the history they never saw."""
     metrics: dict[str, Any] = {}
     for name, items in history.items():
         train, test = _stratified(items)
-        label_model = learning.label_model_train(train)
+        written = corpus.urgency if name == "urgency" else []
+        label_model = learning.label_model_train(train, written)
         metrics[name] = {
             "held_out_rows": len(test),
             "accuracy": learning.accuracy(label_model, test) if label_model else None,

@@ -23,7 +23,6 @@ from agent.workflows.support_triage.injection import injection_suspected, visibl
 from agent.workflows.support_triage.learning import TrainedJudgement
 from agent.workflows.support_triage.text import signal_words, words
 from agent.workflows.support_triage.tools import TOOL_NAMES
-from agent.workflows.support_triage.urgency import urgency_from_definitions
 from tickets.selectors import category_active_list
 
 VOTE_NEIGHBOURS = 10  # more neighbours vote than are shown (three are not enough evidence)
@@ -427,30 +426,35 @@ def _category_scores(
 def _urgency(
     text: str, neighbours: list[dict[str, Any]], judgement: TrainedJudgement
 ) -> tuple[str, str]:
-    """Urgency from the label model weighed with the nearest neighbours' urgency; without a
-    model, from the urgency definitions when the text says which applies, else the neighbours'
-    when most of them agree, else normal."""
+    """Urgency from the urgency model (trained on this team's labelled history with the
+    written urgency corpus, or on the corpus alone while the history is small), weighed with
+    the nearest neighbours' urgency."""
     votes: dict[str, float] = defaultdict(float)
     for neighbour in neighbours[:5]:
         votes[neighbour["urgency"]] += float(neighbour["similarity"])
     neighbour_share = _shares(votes)
-    if judgement.urgency is not None:
-        predicted = judgement.urgency.probabilities(text)
-        weight = URGENCY_MODEL_WEIGHT if neighbour_share else 1.0
-        scores = {
-            level: weight * predicted.get(level, 0.0)
-            + (1 - weight) * neighbour_share.get(level, 0.0)
-            for level in set(predicted) | set(neighbour_share)
-        }
-        level = max(sorted(scores), key=lambda name: scores[name])
-        return level, f"urgency model {predicted.get(level, 0.0):.2f} with the neighbours"
-    if defined := urgency_from_definitions(text):
-        return defined[0], f"by the urgency definitions, {defined[1]}"
-    if neighbour_share:
-        level = max(sorted(neighbour_share), key=lambda name: neighbour_share[name])
-        if neighbour_share[level] >= NEIGHBOUR_URGENCY_AGREEMENT:
+    if judgement.urgency is None:  # no urgency corpus shipped: the neighbours, if they agree
+        level = max(sorted(neighbour_share), key=lambda n: neighbour_share[n], default="normal")
+        if neighbour_share.get(level, 0.0) >= NEIGHBOUR_URGENCY_AGREEMENT:
             return level, "as most of the similar resolved tickets"
-    return "normal", "no urgency model yet, and similar tickets disagree"
+        return "normal", "no urgency model, and similar tickets disagree"
+    predicted = judgement.urgency.probabilities(text)
+    weight = URGENCY_MODEL_WEIGHT if neighbour_share else 1.0
+    scores = {
+        level: weight * predicted.get(level, 0.0) + (1 - weight) * neighbour_share.get(level, 0.0)
+        for level in set(predicted) | set(neighbour_share)
+    }
+    level = max(sorted(scores), key=lambda name: scores[name])
+    source = (
+        "this team's labelled history"
+        if judgement.urgency_from == "history"
+        else "the written urgency examples (too little labelled history)"
+    )
+    with_neighbours = ", with the similar tickets" if neighbour_share else ""
+    return (
+        level,
+        f"urgency model {predicted.get(level, 0.0):.2f}, trained on {source}{with_neighbours}",
+    )
 
 
 def _needs_vote_neighbours(seen: Conversation) -> bool:
