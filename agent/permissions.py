@@ -1,4 +1,5 @@
-"""Who may review proposals: the one place this is decided, for the admin and the API alike."""
+"""Who may see and review proposals: the one place this is decided, for the admin and the API
+alike."""
 
 from typing import Any
 
@@ -6,12 +7,26 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 REVIEW_PERMISSION = "agent.review_triageproposal"
+VIEW_PROPOSALS_PERMISSION = "agent.view_triageproposal"
 
 
 def user_can_review(user: Any) -> bool:
     """Support reviewers and Triage admins (through their group's permission), and superusers."""
     return bool(
         user and user.is_authenticated and user.is_active and user.has_perm(REVIEW_PERMISSION)
+    )
+
+
+def user_can_see_proposals(user: Any) -> bool:
+    """Proposals hold drafts, the agent's reasoning, reviewers and excerpts of other customers'
+    similar tickets: for staff who may view them (Support reviewers, Triage admins), not for
+    integrations that only post tickets (Ticket intake). Every representation that embeds a
+    proposal asks here."""
+    return bool(
+        user
+        and user.is_authenticated
+        and user.is_active
+        and user.has_perm(VIEW_PROPOSALS_PERMISSION)
     )
 
 

@@ -2,9 +2,11 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agent.models import AgentRun, TraceStep, TriageProposal
+from agent.permissions import user_can_see_proposals
 from tickets.models import Category, Ticket, Urgency
 from tickets.serializers import TicketSerializer
 
@@ -45,13 +47,20 @@ class ProposalSerializer(serializers.ModelSerializer):
 
 
 class TicketWithProposalSerializer(TicketSerializer):
-    latest_proposal = serializers.SerializerMethodField()
+    latest_proposal = serializers.SerializerMethodField(
+        help_text="The ticket's newest proposal; null when there is none, or when the reader may "
+        "not see proposals (the Ticket intake role)."
+    )
 
     class Meta(TicketSerializer.Meta):
         fields = [*TicketSerializer.Meta.fields, "latest_proposal"]
         read_only_fields = fields
 
+    @extend_schema_field(ProposalSerializer(allow_null=True))
     def get_latest_proposal(self, ticket: Ticket) -> dict | None:
+        request = self.context.get("request")
+        if not user_can_see_proposals(getattr(request, "user", None)):
+            return None
         newest = getattr(ticket, "newest_proposals", None)  # prefetched by the list view
         if newest is None:
             newest = list(TriageProposal.objects.filter(ticket=ticket).order_by("-created_at")[:1])

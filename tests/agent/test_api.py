@@ -106,3 +106,53 @@ def test_openapi_schema_and_docs_are_served_locally(reviewer_api: APIClient) -> 
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
     assert b"/static/drf_spectacular_sidecar/" in docs.content
+
+
+@pytest.mark.parametrize(
+    ("role", "status", "sees_proposal"),
+    [
+        ("anonymous", 401, None),
+        ("no group", 403, None),
+        ("Ticket intake", 200, False),
+        ("Support reviewers", 200, True),
+        ("Triage admins", 200, True),
+        ("superuser", 200, True),
+    ],
+)
+def test_who_reads_a_ticket_and_its_proposal(
+    role: str, status: int, sees_proposal, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """The ticket representation, field by field, per role: an integration that posts tickets
+    reads the ticket back, never the proposal (drafts, reasoning, reviewers, other customers'
+    similar tickets), on the detail, the list and the ingest answer alike."""
+    from django.contrib.auth.models import Group
+
+    from tests.conftest import token_client
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    if role != "anonymous":
+        user = UserFactory(is_superuser=role == "superuser", is_staff=role == "superuser")
+        if role not in {"no group", "superuser"}:
+            user.groups.add(Group.objects.get(name=role))
+        client = token_client(user)
+
+    detail = client.get(f"/api/tickets/{proposal.ticket_id}/")
+    listed = client.get("/api/tickets/")
+
+    assert detail.status_code == listed.status_code == status
+    if status != 200:
+        return
+    body = detail.json()
+    assert set(body) == {
+        "id", "external_id", "subject", "body", "requester_email", "channel", "status",
+        "category", "urgency", "created_at", "updated_at", "latest_proposal",
+    }  # fmt: skip
+    row = next(r for r in listed.json()["results"] if r["id"] == proposal.ticket_id)
+    if sees_proposal:
+        assert body["latest_proposal"]["id"] == proposal.pk
+        assert row["latest_proposal"]["draft_note"] == proposal.draft_note
+    else:
+        assert body["latest_proposal"] is None
+        assert row["latest_proposal"] is None
+        assert proposal.draft_note not in detail.content.decode()
