@@ -47,7 +47,10 @@ def policy_decide(*, call: ToolCall, ctx: RunContext) -> Decision:
         arguments = tool.input_model.model_validate(call.input)
     except ValidationError as error:
         return Decision(False, f"invalid arguments: {_describe(error)}", tool=tool)
-    target = getattr(arguments, workflow.subject_field, ctx.subject_id)
+    # The scope is declared by every tool and checked at registration (``workflow_register``):
+    # a subject-scoped tool names its target, which must be the run's subject.
+    scoped = tool.scope is None or tool.scope.subject  # an unregistered tool: the strict reading
+    target = getattr(arguments, workflow.subject_field, None) if scoped else ctx.subject_id
     if target != ctx.subject_id:
         return Decision(
             False,

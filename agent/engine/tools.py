@@ -48,9 +48,33 @@ Handler = Callable[["RunContext", Any], BaseModel]
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What a tool may touch, declared by the tool and checked by the policy: the run's subject
+    (its input names the subject, and the policy refuses any other), or no subject's data at all,
+    with the reason why that is safe (shared, curated data such as reply templates)."""
+
+    subject: bool
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return "the run's subject" if self.subject else f"no subject: {self.reason}"
+
+
+SUBJECT = Scope(subject=True)
+
+
+def unscoped(reason: str) -> Scope:
+    """A tool that reads or writes no subject's data; ``reason`` says why that is safe."""
+    if not reason.strip():
+        raise ValueError("a tool without a subject must say why")
+    return Scope(subject=False, reason=reason)
+
+
+@dataclass(frozen=True)
 class Tool:
     """A tool the model may call. ``outcome`` is set on terminal tools: calling one successfully
-    ends the run with that outcome and the tool's output as the result."""
+    ends the run with that outcome and the tool's output as the result. ``scope`` is required
+    (``workflow_register`` refuses a tool without one)."""
 
     name: str
     description: str
@@ -59,6 +83,7 @@ class Tool:
     risk: Risk
     handler: Handler
     outcome: str | None = None
+    scope: Scope | None = None
 
     @property
     def terminal(self) -> bool:
@@ -82,6 +107,7 @@ def tool(
     input_model: type[ToolInput],
     output_model: type[BaseModel],
     outcome: str | None = None,
+    scope: Scope | None = None,
 ) -> Callable[[Handler], Tool]:
     """Turns a handler into a ``Tool``; the handler's docstring becomes the description."""
 
@@ -97,6 +123,7 @@ def tool(
             risk=risk,
             handler=handler,
             outcome=outcome,
+            scope=scope,
         )
 
     return wrap

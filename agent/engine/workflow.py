@@ -93,8 +93,26 @@ def workflow_register(definition: WorkflowDefinition) -> WorkflowDefinition:
         raise ValueError(
             f"terminal tools of {definition.name} end in undeclared outcomes {unknown}"
         )
+    for tool in definition.tools:
+        _check_scope(definition, tool)
     _REGISTRY[definition.name] = definition
     return definition
+
+
+def _check_scope(definition: WorkflowDefinition, tool: Tool) -> None:
+    """A tool declares its scope, and its input agrees: a subject-scoped tool names the
+    subject (a required field), a tool without a subject has no such field to misuse."""
+    field = definition.subject_field
+    declared = tool.input_model.model_fields.get(field)
+    if tool.scope is None:
+        raise ValueError(
+            f"tool {tool.name} of {definition.name} declares no scope: pass scope=SUBJECT, or "
+            "scope=unscoped(reason) for a tool that touches no subject's data"
+        )
+    if tool.scope.subject and (declared is None or not declared.is_required()):
+        raise ValueError(f"tool {tool.name} is scoped to the subject but has no required {field}")
+    if not tool.scope.subject and declared is not None:
+        raise ValueError(f"tool {tool.name} declares no subject but takes a {field}")
 
 
 def workflow_get(name: str) -> WorkflowDefinition:

@@ -47,6 +47,7 @@ class ReleaseReport:
                 {
                     "name": tool.name,
                     "risk": str(tool.risk),
+                    "scope": str(tool.scope) if tool.scope else None,
                     "outcome": tool.outcome,
                     "description": tool.description,
                     "input_schema": tool.input_schema(),

@@ -99,7 +99,8 @@ def tools(facts: Facts) -> Answer:
         fields = sorted(tool.input_schema().get("properties", {}))
         strict = tool.input_model.model_config.get("extra") == "forbid"
         answer.evidence.append(
-            f"{tool.name} ({tool.risk}{', terminal: ' + tool.outcome if tool.outcome else ''}): "
+            f"{tool.name} ({tool.risk}{', terminal: ' + tool.outcome if tool.outcome else ''}; "
+            f"scope: {tool.scope or 'undeclared'}): "
             f"input {{{', '.join(fields)}}}{' (unknown fields refused)' if strict else ''}, "
             f"output {tool.output_model.__name__}"
         )

@@ -30,7 +30,7 @@ from agent.engine.backends.base import ModelRequest, ModelTurn, PermanentModelEr
 from agent.engine.backends.selection import backend_for
 from agent.engine.context import RunContext
 from agent.engine.loop import Limits, run_loop
-from agent.engine.tools import Risk, Tool, ToolInput, ToolOutput
+from agent.engine.tools import Risk, Tool, ToolInput, ToolOutput, unscoped
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import WorkflowDefinition, workflow_get
 from agent.models import AgentRun, AgentSettings, TraceStep, TriageProposal
@@ -115,6 +115,7 @@ def _probe_tool(risk: Risk, ran: list[bool]) -> Tool:
         output_model=ToolOutput,
         risk=risk,
         handler=handler,
+        scope=unscoped("a probe that must never run"),
     )
 
 
@@ -139,7 +140,7 @@ class _Replay:
 
 def _probe_policy(workflow: WorkflowDefinition, ticket: Ticket, report: SandboxReport) -> None:
     subject = workflow.subject_field
-    scoped = [t for t in workflow.tools if subject in t.input_model.model_fields]
+    scoped = [t for t in workflow.tools if t.scope is not None and t.scope.subject]
     target = min(scoped, key=lambda t: len(t.input_schema().get("required", [])), default=None)
     foreign = next((t for t in workflow.tools if t is not target and not t.terminal), None)
     above = list(Risk)[min(workflow.max_side_effect.level + 1, len(Risk) - 1)]

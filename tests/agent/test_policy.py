@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from agent.engine.tools import Risk, ToolOutput, tool
+from agent.engine.tools import SUBJECT, Risk, ToolOutput, tool
 from agent.engine.workflow import _REGISTRY, workflow_get, workflow_register
 from agent.models import TraceStep
 from agent.services import triage_ticket_run
@@ -18,7 +18,9 @@ class Sent(ToolOutput):
     sent: bool
 
 
-@tool(name="send_email", risk=Risk.EXTERNAL, input_model=TicketRef, output_model=Sent)
+@tool(
+    name="send_email", risk=Risk.EXTERNAL, input_model=TicketRef, output_model=Sent, scope=SUBJECT
+)
 def send_email(ctx, args):  # type: ignore[no-untyped-def]
     """Send an e-mail to the customer (exists only in a test workflow)."""
     raise AssertionError("the policy must never let this run")

@@ -9,7 +9,7 @@ from agent.engine.backends.base import ModelRequest, ModelTurn, ToolCall
 from agent.engine.backends.offline import FunctionModel, OfflineBackend
 from agent.engine.context import RunContext
 from agent.engine.loop import Limits, run_loop
-from agent.engine.tools import Risk, ToolInput, ToolOutput, tool
+from agent.engine.tools import SUBJECT, Risk, ToolInput, ToolOutput, tool
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import (
     _REGISTRY,
@@ -35,7 +35,7 @@ class Summary(ToolInput):
     summary: str = Field(min_length=1)
 
 
-@tool(name="get_thread", risk=Risk.READ, input_model=ThreadRef, output_model=Thread)
+@tool(name="get_thread", risk=Risk.READ, input_model=ThreadRef, output_model=Thread, scope=SUBJECT)
 def get_thread(ctx: RunContext, args: ThreadRef) -> Thread:
     """Read the ticket's internal notes, oldest first."""
     return Thread(notes=list(ctx.subject.notes.values_list("body", flat=True)))
@@ -47,6 +47,7 @@ def get_thread(ctx: RunContext, args: ThreadRef) -> Thread:
     input_model=Summary,
     output_model=Summary,
     outcome="summary",
+    scope=SUBJECT,
 )
 def submit_summary(ctx: RunContext, args: Summary) -> Summary:
     """Finish with a hand-over summary."""
@@ -117,3 +118,53 @@ def test_registering_needs_declared_outcomes(summarise) -> None:  # type: ignore
         workflow_register(replace(summarise, name="broken", outcomes=("safe_stop",)))
     with pytest.raises(LookupError, match="no workflow named 'nope'"):
         workflow_get("nope")
+
+
+class Shared(ToolInput):
+    topic: str = ""
+
+
+@pytest.mark.parametrize(
+    ("scope", "input_model", "error"),
+    [
+        (None, ThreadRef, "declares no scope"),
+        (SUBJECT, Shared, "scoped to the subject but has no required ticket_id"),
+        ("unscoped", ThreadRef, "declares no subject but takes a ticket_id"),
+    ],
+)
+def test_every_tool_declares_its_scope_and_its_input_agrees(
+    summarise, scope, input_model, error
+) -> None:  # type: ignore[no-untyped-def]
+    """A tool without a subject field was once taken as scoped to the subject under work,
+    silently; now each tool says what it touches, and registration checks it."""
+    from dataclasses import replace
+
+    from agent.engine.tools import unscoped
+
+    declared = unscoped("reads shared data") if scope == "unscoped" else scope
+    odd = replace(get_thread, name="odd_tool", input_model=input_model, scope=declared)
+
+    with pytest.raises(ValueError, match=error):
+        workflow_register(replace(summarise, name="odd", tools=(*summarise.tools, odd)))
+    assert "odd" not in _REGISTRY
+    with pytest.raises(ValueError, match="must say why"):
+        unscoped(" ")
+
+
+@pytest.mark.django_db
+def test_an_unscoped_tool_runs_without_a_subject_and_a_scoped_one_needs_its_own(summarise) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from agent.engine.tools import unscoped
+    from agent.policy import policy_decide
+
+    shared = replace(get_thread, name="read_shared", input_model=Shared, scope=unscoped("shared"))
+    workflow = replace(summarise, name="with-shared", tools=(*summarise.tools, shared))
+    ticket = TicketFactory()
+    ctx = RunContext(workflow=workflow, subject_id=ticket.pk, subject=ticket)
+
+    assert policy_decide(call=ToolCall("1", "read_shared", {"topic": "x"}), ctx=ctx).allowed
+    other = policy_decide(call=ToolCall("2", "get_thread", {"ticket_id": ticket.pk + 1}), ctx=ctx)
+    assert (other.allowed, other.violation) == (False, True)
+    missing = policy_decide(call=ToolCall("3", "get_thread", {}), ctx=ctx)
+    assert not missing.allowed  # a scoped tool must name its subject

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from agent.engine.tools import Risk, Tool, ToolInput, ToolOutput
+from agent.engine.tools import SUBJECT, Risk, Tool, ToolInput, ToolOutput
 from agent.engine.workflow import _REGISTRY, workflow_register
 from agent.models import AgentRun, AgentSettings, TraceStep, TriageProposal
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
@@ -205,6 +205,7 @@ def test_a_model_callable_write_tool_is_no_go(demo) -> None:  # type: ignore[no-
         output_model=ToolOutput,
         risk=Risk.INTERNAL_WRITE,
         handler=write_note,
+        scope=SUBJECT,
     )
     unsafe = replace(
         SUPPORT_TRIAGE,
