@@ -4,10 +4,16 @@ the agent settings (kill switch and guards) Triage admins edit."""
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from tickets.models import Category, Ticket, TicketNote, Urgency
+
+# A run's timeout stays this far below the sweeper's stale threshold: storing the proposal,
+# and the worker's own clock, take a little time after the deadline.
+STALE_MARGIN_SECONDS = 60
 
 
 class Outcome(models.TextChoices):
@@ -230,7 +236,12 @@ class AgentSettings(models.Model):
     )
     max_steps = models.PositiveSmallIntegerField(default=8, help_text="Model turns per run.")
     token_budget = models.PositiveIntegerField(default=60_000, help_text="Tokens per run.")
-    timeout_seconds = models.PositiveSmallIntegerField(default=120, help_text="Wall clock per run.")
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=120,
+        validators=[MinValueValidator(5)],
+        help_text="Wall clock per run, in seconds; below the sweeper's stale threshold "
+        "(TRIAGE_STALE_AFTER_SECONDS), so that a run still going is never requeued.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -246,6 +257,19 @@ class AgentSettings(models.Model):
 
     def __str__(self) -> str:
         return "Agent settings"
+
+    def clean(self) -> None:
+        """A run must end before the sweeper takes its ticket for lost, with a minute to spare
+        for the store after it (TRIAGE_STALE_AFTER_SECONDS, 300 by default)."""
+        ceiling = settings.TRIAGE_STALE_AFTER_SECONDS - STALE_MARGIN_SECONDS
+        if self.timeout_seconds is not None and self.timeout_seconds > ceiling:
+            raise ValidationError(
+                {
+                    "timeout_seconds": f"At most {ceiling} s: the sweeper requeues a ticket "
+                    f"after {settings.TRIAGE_STALE_AFTER_SECONDS} s, and a run must have ended "
+                    "by then."
+                }
+            )
 
 
 class TrainedModel(models.Model):

@@ -242,9 +242,18 @@ class AgentLoop:
             )
 
     def _back_off(self, failures: int, error: TransientModelError) -> None:
+        """Waits before a retry: as long as the server asked (``retry-after``), up to the run's
+        deadline (a wait beyond it ends the run now instead of sleeping into the timeout);
+        without an ask, exponential backoff with jitter, at most ``retry_max_delay``."""
+        remaining = max(self._remaining(), 0.0)
+        if error.retry_after is not None and error.retry_after > remaining:
+            raise StopRun(
+                f"the model API asked to wait {error.retry_after:.0f}s, beyond the run's "
+                f"deadline ({remaining:.0f}s left)"
+            )
         ceiling = min(self.limits.retry_max_delay, self.limits.retry_base_delay * 2**failures)
-        delay = error.retry_after if error.retry_after is not None else random.uniform(0, ceiling)  # noqa: S311 - jitter
-        delay = min(delay, self.limits.retry_max_delay, max(self._remaining(), 0))
+        jitter = random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+        delay = min(error.retry_after if error.retry_after is not None else jitter, remaining)
         self.tracer.record(
             "retry",
             f"Transient model error, retry {failures} in {delay:.2f}s: {error}",

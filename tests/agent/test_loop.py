@@ -316,3 +316,55 @@ def test_context_over_budget_leaves_sources_out_in_order(new_ticket: Ticket) -> 
     assert run.steps.filter(kind="error", summary__contains="exceed the context budget").exists()
     assert result.context_left_out == ["list_similar_tickets", "list_reply_templates"]
     assert result.context_chars == len(sent[0]["content"])  # what was kept
+
+
+def test_the_servers_retry_after_is_honoured_up_to_the_deadline(new_ticket: Ticket) -> None:
+    """A 429 that asks for 20 s is waited out in full (it was cut to 8 s); one that asks for
+    longer than the run has left ends the run at once, as a traced safe stop."""
+    waits: list[float] = []
+    workflow = workflow_get("support-triage")
+
+    def run_with(*turns, timeout: float):  # type: ignore[no-untyped-def]
+        run = AgentRun.objects.create(ticket=new_ticket, workflow=workflow.name, backend="x")
+        ctx = RunContext(
+            workflow=workflow, subject_id=new_ticket.pk, subject=ticket_view_load(new_ticket.pk)
+        )
+        now = [0.0]
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            now[0] += seconds
+
+        result = run_loop(
+            ctx=ctx,
+            backend=ScriptedBackend(*turns),
+            tracer=Tracer(run),
+            limits=Limits(timeout_seconds=timeout, retry_base_delay=0),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+        return result, run
+
+    waited, _ = run_with(
+        TransientModelError("429", retry_after=20.0), submit(new_ticket.pk), timeout=60
+    )
+    assert waited.outcome == "proposal"
+    assert waits == [20.0]
+
+    stopped, run = run_with(TransientModelError("429", retry_after=90.0), timeout=60)
+    assert stopped.outcome == "safe_stop"
+    assert "asked to wait 90s, beyond the run's deadline (60s left)" in stopped.error
+    assert waits == [20.0]  # no sleep into the timeout
+    assert run.steps.filter(kind="error", summary__contains="beyond the run's deadline").exists()
+
+
+def test_the_run_timeout_stays_below_the_sweepers_threshold(settings, db) -> None:  # type: ignore[no-untyped-def]
+    from django.core.exceptions import ValidationError
+
+    from agent.models import AgentSettings
+
+    settings.TRIAGE_STALE_AFTER_SECONDS = 300
+    AgentSettings(timeout_seconds=240).full_clean()
+    with pytest.raises(ValidationError) as raised:
+        AgentSettings(timeout_seconds=600).full_clean()
+    assert "At most 240 s" in str(raised.value.message_dict["timeout_seconds"])
