@@ -272,4 +272,14 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if isinstance(record.stack_info, str):
             record.stack_info = redact(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _LOG_RECORD_FIELDS:  # an ``extra`` field: formatters may print it
+                record.__dict__[key] = redact_data(value)
         return True
+
+
+# The attributes every LogRecord has; anything else on a record came through ``extra``.
+_LOG_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}

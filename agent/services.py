@@ -21,6 +21,7 @@ from agent.engine.tracing import Tracer
 from agent.engine.workflow import SAFE_STOP, workflow_get
 from agent.engine.writes import write_path
 from agent.models import ACTIVE_PROPOSAL_STATUSES, AgentRun, AgentSettings, Outcome, TriageProposal
+from agent.redaction import redact, redact_data
 from agent.selectors import agent_settings_get
 from tickets.models import Category, Ticket
 from tickets.services import ticket_claim_for_triage, ticket_transition
@@ -146,7 +147,7 @@ def agent_run_finish(*, run: AgentRun, result: LoopResult) -> AgentRun:
     run.status = AgentRun.Status.FINISHED
     run.outcome = result.outcome
     run.prompt_version = result.prompt_version
-    run.error = result.error
+    run.error = redact(result.error)  # error texts quote what failed: masked like the rest
     run.risk_level = result.max_risk.value
     run.model_calls = result.model_calls
     run.input_tokens, run.output_tokens = usage.input_tokens, usage.output_tokens
@@ -192,7 +193,9 @@ def proposal_store(
     agent_run_finish(run=run, result=result)
     if run.ticket_id is None:
         raise ValueError("a proposal needs a run of a ticket")
-    output = result.output
+    # The one place model-derived text becomes a proposal: masked here, whatever the model
+    # wrote (a model that echoes a key or its prompt must not publish it in a note).
+    output = redact_data(result.output)
     flags = proposal_flags(result=result, ctx=ctx)
     proposal = TriageProposal(
         ticket_id=run.ticket_id,
@@ -205,11 +208,11 @@ def proposal_store(
         draft_note=output.get("draft_note", ""),
         clarification_question=output.get("question", ""),
         missing_information=output.get("missing", []),
-        error=result.error,
+        error=redact(result.error),
         injection_suspected="injection_suspected" in flags,
         requires_human_action="requires_human_action" in flags,
         degraded_context="degraded_context" in flags,
-        similar_tickets=ctx.state.get("similar_tickets", []) if ctx else [],
+        similar_tickets=redact_data(ctx.state.get("similar_tickets", [])) if ctx else [],
     )
     try:
         with transaction.atomic():

@@ -18,6 +18,7 @@ from agent.engine.loop import run_loop
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import workflow_get
 from agent.models import AgentRun
+from agent.redaction import redact
 from agent.selectors import agent_settings_get
 from agent.services import TRIAGE_WORKFLOW, agent_run_finish, limits_from, proposal_flags
 from agent.workflows.support_triage.subject import TicketView
@@ -149,7 +150,10 @@ def example_evaluate(
         )
     except Exception as error:  # counted apart from model failures
         logger.exception("evaluation of example %s failed", example.pk)
-        actual, flags = Actual(outcome="", infrastructure_error=True), [f"error: {error!r}"[:200]]
+        actual, flags = (
+            Actual(outcome="", infrastructure_error=True),
+            [redact(f"error: {error!r}")[:200]],
+        )
     passed, reason = score_result(_expected(example), actual)
     return EvaluationResult.objects.create(
         run=run,

@@ -8,6 +8,7 @@ from agent.engine.tools import Risk
 from agent.engine.writes import write_path
 from agent.models import Outcome, TriageProposal
 from agent.permissions import REVIEW_PERMISSION
+from agent.redaction import redact_data
 from evaluations.builtin import CORRECTIONS_SUITE
 from evaluations.models import OUTCOMES, CaseType, EvaluationExample
 
@@ -37,12 +38,16 @@ def example_record_correction(
             "suite": CORRECTIONS_SUITE,
             "source": EvaluationExample.Source.CORRECTION,
             "case_type": _case_type(proposal),
-            "ticket_snapshot": {
-                "subject": ticket.subject,
-                "body": ticket.body,
-                "requester_email": ticket.requester_email,
-                "channel": ticket.channel,
-            },
+            # The ticket as the agent saw it (masked): evaluation data outlives the ticket,
+            # and must not keep the customer's card numbers, keys or addresses.
+            "ticket_snapshot": redact_data(
+                {
+                    "subject": ticket.subject,
+                    "body": ticket.body,
+                    "requester_email": ticket.requester_email,
+                    "channel": ticket.channel,
+                }
+            ),
             "context_snapshot": proposal.similar_tickets,
             "acceptable_outcomes": acceptable,
             "expected_category": category,

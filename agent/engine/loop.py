@@ -27,6 +27,7 @@ from agent.engine.tools import Risk, Tool, ToolError, ToolInput
 from agent.engine.tracing import Tracer
 from agent.engine.workflow import SAFE_STOP, WorkflowDefinition
 from agent.policy import policy_decide
+from agent.redaction import redact, redact_data
 
 Kind = str  # TraceStep.Kind values; the engine writes them as plain strings
 
@@ -311,7 +312,9 @@ class AgentLoop:
         duration = int((time.perf_counter() - started) * 1000)
         if tool.risk.level > self.result.max_risk.level:
             self.result.max_risk = tool.risk
-        data = output.model_dump(mode="json")
+        # The one place a tool's result enters the conversation (and so the trace, the
+        # run's output and the proposal made from it): masked here, whatever the tool did.
+        data = redact_data(output.model_dump(mode="json"))
         self.tracer.record(
             "tool_result",
             f"{tool.name} returned {_brief(data)}",
@@ -423,7 +426,8 @@ def _check_turn(turn: Any) -> None:
 
 
 def _error_block(call: ToolCall, message: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": call.id, "content": message, "is_error": True}
+    content = redact(message)
+    return {"type": "tool_result", "tool_use_id": call.id, "content": content, "is_error": True}
 
 
 def _nudge(terminal_tools: list[str]) -> dict[str, Any]:

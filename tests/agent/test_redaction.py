@@ -305,3 +305,27 @@ def test_redact_is_fast_on_a_5kb_ticket() -> None:
 def test_redact_stays_linear_on_pathological_input(text: str) -> None:
     # Guards against regex backtracking blow-ups (a quadratic label rule once took 0.9 s here).
     assert _seconds_per_call(text, runs=3) < 0.5
+
+
+def test_logging_filter_redacts_extra_fields(
+    captured_logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, _stream = captured_logger
+    record_fields: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            record_fields.append(dict(record.__dict__))
+
+    keep = Keep()
+    keep.addFilter(RedactingFilter())
+    logger.addHandler(keep)
+    try:
+        logger.info(
+            "triaged", extra={"requester": "jane@example.com", "data": {"k": ANTHROPIC_KEY}}
+        )
+    finally:
+        logger.removeHandler(keep)
+
+    assert record_fields[0]["requester"] == "[REDACTED:email]"
+    assert record_fields[0]["data"] == {"k": "[REDACTED:api_key]"}
