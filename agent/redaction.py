@@ -82,7 +82,13 @@ _SPOKEN_SECRET: Final = re.compile(
     r"(?=[^\s\"',;]*[\d@#$%^&*~])[^\s\"',;]{4,}",
     re.IGNORECASE,
 )
-_EMAIL: Final = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
+# A local part as people write it, or quoted (RFC 5321: "jane doe"@example.com); a domain name,
+# or an address literal in brackets (jane@[192.0.2.1], jane@[IPv6:2001:db8::1]). Ingest accepts
+# all of these, so all of them are masked.
+_EMAIL: Final = re.compile(
+    r'(?:(?<![\w.%+-])[\w.%+-]+|"(?:[^"\\\r\n]|\\.){1,64}")'
+    r"@(?:[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b|\[(?:IPv6:)?[0-9A-Fa-f:.]{2,45}\])"
+)
 # Candidates only; the checksum decides. Upper case only, as IBANs are printed.
 _IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 # 13 to 19 digits with optional single spaces or dashes; not glued to words, "+" (phone) or a
@@ -151,8 +157,24 @@ def _is_dialled(raw: str) -> bool:
     return shaped and sum(ch.isdigit() for ch in raw) >= 7
 
 
+def _is_international(raw: str) -> bool:
+    """A number written with a +CC that could be someone's phone: a country calling code that
+    exists and, with it, 8 to 15 digits (E.164's most). Unlike libphonenumber's *valid*, this
+    does not ask whether the area code is assigned or the length exact for the region: a
+    number a digit short or long, or in an unassigned range, is still somebody's data."""
+    if not raw.startswith("+"):
+        return False
+    digits = re.sub(r"\D", "", raw)
+    if not 8 <= len(digits) <= 15:
+        return False
+    return any(
+        phonenumbers.region_code_for_country_code(int(digits[:size])) != "ZZ" for size in (1, 2, 3)
+    )
+
+
 def _mask_phones(text: str) -> str:
-    """Mask numbers that libphonenumber deems valid in ``PHONE_REGIONS`` or with a +CC."""
+    """Mask every +CC number that could be a phone, and national numbers that libphonenumber
+    deems valid in ``PHONE_REGIONS``."""
     spans: list[tuple[int, int]] = []
     candidates = (c for c in _PHONE_CANDIDATE.finditer(text) if _is_dialled(c.group()))
     for checked, candidate in enumerate(candidates):
@@ -169,6 +191,9 @@ def _mask_phones(text: str) -> str:
             spans += found
             if any(s <= candidate.start() and candidate.end() <= e for s, e in found):
                 break  # the whole run is one number: other regions cannot add to it
+        covered = any(s <= candidate.start() and candidate.end() <= e for s, e in spans)
+        if not covered and _is_international(candidate.group()):
+            spans.append(candidate.span())  # possible, if not valid: still a phone number
     # Windows and regions overlap, so spans may too: one marker per run of overlapping spans.
     pieces, done = [], 0
     for start, end in sorted(spans):

@@ -329,3 +329,32 @@ def test_logging_filter_redacts_extra_fields(
 
     assert record_fields[0]["requester"] == "[REDACTED:email]"
     assert record_fields[0]["data"] == {"k": "[REDACTED:api_key]"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+44 20 7946 095",  # a digit short for London
+        "+44 20 7946 09581",  # a digit long
+        "+1 999 555 0100",  # an area code nobody was given
+        "+49 30 1234",  # short, but a real country code and 8 digits
+    ],
+)
+def test_every_possible_international_number_is_masked(text: str) -> None:
+    """libphonenumber's *valid* misses these; a +CC number that could be a phone is masked."""
+    assert redact(f"call {text} today") == "call [REDACTED:phone] today"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"jane doe"@example.com', '"j\\"d"@example.org', "jane@[192.0.2.1]", "ops@[IPv6:2001:db8::1]"],
+)
+def test_quoted_and_address_literal_emails_are_masked(text: str) -> None:
+    assert redact(f"from {text} today") == "from [REDACTED:email] today"
+
+
+@pytest.mark.parametrize(
+    "text", ["score +12345 points", "version +3.1.2", "+99 999 999 (no such code)"]
+)
+def test_plus_signs_that_are_not_phones_stay(text: str) -> None:
+    assert redact(text) == text
