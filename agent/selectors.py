@@ -20,5 +20,6 @@ def proposal_list(*, status: str | None = None) -> QuerySet[TriageProposal]:
 
 def run_with_steps() -> QuerySet[AgentRun]:
     return AgentRun.objects.prefetch_related(
-        Prefetch("steps", queryset=TraceStep.objects.order_by("position"))
+        # The actor (the reviewer of an approval or rollback step) in the same query.
+        Prefetch("steps", queryset=TraceStep.objects.select_related("actor").order_by("position"))
     )

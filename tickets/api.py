@@ -45,7 +45,13 @@ class TicketViewSet(
         request=TicketIngestSerializer,
         responses={
             201: TicketSerializer,
-            200: OpenApiResponse(TicketSerializer, description="Known external_id: existing."),
+            200: OpenApiResponse(
+                TicketSerializer, description="Known external_id, same content: the existing one."
+            ),
+            409: OpenApiResponse(
+                description="Known external_id with different content: nothing changed; the "
+                "body names the existing ticket's id and the fields that differ."
+            ),
             **ERROR_RESPONSES,
         },
     )
@@ -56,6 +62,16 @@ class TicketViewSet(
             result = ticket_ingest(**payload.validated_data)
         except DjangoValidationError as error:
             raise ValidationError(error.message_dict) from error
+        if result.differs:
+            return Response(
+                {
+                    "detail": "A ticket with this external_id exists with different "
+                    f"{', '.join(result.differs)}; nothing was changed.",
+                    "id": result.ticket.pk,
+                    "differs": list(result.differs),
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         ticket = self.get_queryset().get(pk=result.ticket.pk)
         return Response(
             self.serializer_class(ticket, context=self.get_serializer_context()).data,

@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     ticket: Ticket
     created: bool
+    # For a known external_id: the fields this request sent that differ from the stored
+    # ticket (a retry sends none; anything else is another ticket under a reused id).
+    differs: tuple[str, ...] = ()
 
 
 @transaction.atomic
@@ -35,8 +38,14 @@ def ticket_ingest(
     ``ValidationError`` for invalid fields, storing nothing.
     """
     external_id = external_id or None
+    sent = {
+        "subject": subject.strip(),
+        "body": body,
+        "requester_email": requester_email.strip(),
+        "channel": channel,
+    }
     if external_id and (existing := Ticket.objects.filter(external_id=external_id).first()):
-        return IngestResult(ticket=existing, created=False)
+        return _existing(existing, sent)
     ticket = Ticket(
         external_id=external_id,
         subject=subject.strip(),
@@ -52,10 +61,20 @@ def ticket_ingest(
     except IntegrityError:
         if external_id is None:
             raise
-        return IngestResult(ticket=Ticket.objects.get(external_id=external_id), created=False)
+        return _existing(Ticket.objects.get(external_id=external_id), sent)
     logger.info("ticket ingested", extra={"ticket_id": ticket.pk, "channel": channel})
     ticket_ingested.send(sender=Ticket, ticket=ticket)
     return IngestResult(ticket=ticket, created=True)
+
+
+def _existing(ticket: Ticket, sent: dict[str, str]) -> IngestResult:
+    differs = tuple(field for field, value in sent.items() if getattr(ticket, field) != value)
+    if differs:
+        logger.warning(
+            "ingest with known external_id and different %s", ", ".join(differs),
+            extra={"ticket_id": ticket.pk},
+        )  # fmt: skip
+    return IngestResult(ticket=ticket, created=False, differs=differs)
 
 
 def ticket_transition(*, ticket_id: int, to: str, allowed_from: set[str]) -> bool:

@@ -106,6 +106,8 @@ def test_openapi_schema_and_docs_are_served_locally(reviewer_api: APIClient) -> 
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
     assert b"/static/drf_spectacular_sidecar/" in docs.content
+    for path in ("/api/schema/", "/api/docs/", "/api/redoc/"):  # not for the public
+        assert APIClient().get(path).status_code == 401, path
 
 
 @pytest.mark.parametrize(

@@ -398,3 +398,27 @@ def test_a_nul_in_the_category_on_approve_or_reject_is_a_400_and_changes_nothing
         assert list(response.json()) == ["category"]
     assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.PENDING
     assert not TicketNote.objects.exists()
+
+
+def test_a_runs_trace_loads_its_actors_in_a_fixed_number_of_queries(
+    reviewer_api, reviewer, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """Approval and rollback steps carry their reviewer; reading a trace must not load each
+    one with its own query: the count does not grow with the reviewed steps."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from agent.review import proposal_approve, proposal_undo
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            reviewer_api.get(f"/api/runs/{proposal.run_id}/")
+        return len(captured)
+
+    before = queries()
+    proposal_approve(proposal=proposal, reviewer=reviewer)
+    proposal_undo(proposal=TriageProposal.objects.get(pk=proposal.pk), reviewer=reviewer)
+
+    assert queries() == before
+    body = reviewer_api.get(f"/api/runs/{proposal.run_id}/").json()
+    assert [step["actor"] for step in body["steps"] if step["actor"]] == [str(reviewer)] * 2

@@ -55,12 +55,26 @@ def test_ingest_defaults_channel_and_allows_missing_external_id(intake_api: APIC
 
 def test_same_external_id_returns_existing_ticket(intake_api: APIClient) -> None:
     first = intake_api.post("/api/tickets/", VALID)
-    again = intake_api.post("/api/tickets/", {**VALID, "subject": "A different subject"})
+    again = intake_api.post("/api/tickets/", VALID)  # a retry
 
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
-    assert again.json()["subject"] == "Cannot log in"
     assert Ticket.objects.count() == 1
+
+
+def test_a_known_external_id_with_different_content_is_a_409(intake_api: APIClient) -> None:
+    """Another ticket under a reused id is not silently answered with the old one."""
+    first = intake_api.post("/api/tickets/", VALID)
+    other = intake_api.post("/api/tickets/", {**VALID, "subject": "A different subject"})
+
+    assert other.status_code == 409
+    assert other.json() == {
+        "detail": "A ticket with this external_id exists with different subject; nothing was "
+        "changed.",
+        "id": first.json()["id"],
+        "differs": ["subject"],
+    }
+    assert Ticket.objects.get().subject == "Cannot log in"
 
 
 @pytest.mark.postgres
