@@ -47,3 +47,30 @@ def test_check_deploy_is_clean_in_production_mode() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_is_clean_with_the_redirect_left_to_the_proxy() -> None:
+    """The configuration table allows turning the redirect off when the proxy redirects."""
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="triage.example.com",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_x_forwarded_proto_is_trusted_only_behind_a_declared_proxy() -> None:
+    """Reachable directly, a client could claim HTTPS with the header."""
+    code = "from django.conf import settings; print(settings.SECURE_PROXY_SSL_HEADER)"
+    secret = secrets.token_urlsafe(50)
+
+    direct = manage("shell", "-c", code, DJANGO_SECRET_KEY=secret)
+    proxied = manage("shell", "-c", code, DJANGO_SECRET_KEY=secret, DJANGO_BEHIND_TLS_PROXY="true")
+
+    assert direct.stdout.strip().splitlines()[-1] == "None", direct.stderr
+    assert proxied.stdout.strip().splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https')"

@@ -7,6 +7,7 @@ A ``.env`` file at the project root, when present, is read first (``python3 dev.
 writes one for local use; it is never committed).
 """
 
+import tempfile
 from pathlib import Path
 
 import environ
@@ -125,7 +126,10 @@ STORAGES = {
 }
 
 # --- Security (production mode) ---------------------------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only when told the app sits behind a TLS proxy that sets it (and
+# strips a client's own): reachable directly, anyone could claim HTTPS with that header.
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -137,6 +141,9 @@ X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = [
     # HSTS preload is opt-in (a site owner's decision), see DJANGO_SECURE_HSTS_PRELOAD.
     "security.W021",
+    # The redirect is turned off only where the proxy in front redirects to HTTPS itself
+    # (the configuration table says so); check --deploy should not fail that setup.
+    *([] if SECURE_SSL_REDIRECT or DEBUG else ["security.W008"]),
 ]
 
 # Requests to /api/ above this size are answered 413 before anything is parsed.
@@ -206,6 +213,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat keeps its schedule state in a file: outside the working tree (a checkout stays clean).
+CELERY_BEAT_SCHEDULE_FILENAME = env.str(
+    "TRIAGE_BEAT_SCHEDULE_FILE",
+    default=str(Path(tempfile.gettempdir()) / "triage-celerybeat-schedule"),
+)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
