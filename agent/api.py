@@ -39,8 +39,9 @@ from agent.serializers import (
     RunSerializer,
     TicketWithProposalSerializer,
 )
-from tickets.api import ERROR_RESPONSES, TicketViewSet
+from tickets.api import ERROR_RESPONSES, LIST_RESPONSES, TicketViewSet
 from tickets.models import Ticket
+from tickets.serializers import TicketIngestSerializer
 
 REVIEW_ERRORS = {
     **ERROR_RESPONSES,
@@ -55,7 +56,30 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: TicketWithProposalSerializer, **LIST_RESPONSES}),
+    retrieve=extend_schema(
+        responses={200: TicketWithProposalSerializer, 404: OpenApiResponse(), **ERROR_RESPONSES}
+    ),
+    create=extend_schema(
+        request=TicketIngestSerializer,
+        responses={
+            201: TicketWithProposalSerializer,
+            200: OpenApiResponse(
+                TicketWithProposalSerializer,
+                description="Known external_id, same content: the existing one.",
+            ),
+            409: OpenApiResponse(
+                description="Known external_id with different content: nothing changed."
+            ),
+            **ERROR_RESPONSES,
+        },
+    ),
+)
 class TicketWithProposalViewSet(TicketViewSet):
+    """Tickets, each with its latest proposal for readers who may see proposals. Creating one
+    is idempotent on ``external_id``."""
+
     serializer_class = TicketWithProposalSerializer
 
     def get_queryset(self) -> QuerySet[Ticket]:
@@ -79,7 +103,7 @@ class TicketWithProposalViewSet(TicketViewSet):
                 description="Only proposals in this review state, e.g. pending (the queue).",
             )
         ],
-        responses={200: ProposalSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ProposalSerializer(many=True), **LIST_RESPONSES},
     ),
     retrieve=extend_schema(responses={200: ProposalSerializer, **ERROR_RESPONSES}),
 )

@@ -5,19 +5,27 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from agent.models import AgentRun, TraceStep, TriageProposal
+from agent.models import AgentRun, Confidence, TraceStep, TriageProposal
 from agent.permissions import user_can_see_proposals
 from tickets.models import Category, Ticket, Urgency
 from tickets.serializers import TicketSerializer
 
 
 class ProposalSerializer(serializers.ModelSerializer):
+    # Nullable and blank where the data is (a clarification has no category, urgency or
+    # confidence; a pending proposal no reviewer), so that the schema says what is returned.
     category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    urgency = serializers.ChoiceField(choices=Urgency.choices, allow_blank=True, read_only=True)
+    confidence = serializers.ChoiceField(
+        choices=Confidence.choices, allow_blank=True, read_only=True
     )
     flags = serializers.ListField(child=serializers.CharField(), read_only=True)
     prompt_version = serializers.CharField(read_only=True)
-    reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        allow_null=True
+    )
 
     class Meta:
         model = TriageProposal
@@ -68,7 +76,7 @@ class TicketWithProposalSerializer(TicketSerializer):
 
 
 class TraceStepSerializer(serializers.ModelSerializer):
-    actor: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    actor: serializers.StringRelatedField[Any] = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = TraceStep

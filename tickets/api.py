@@ -20,6 +20,11 @@ ERROR_RESPONSES = {
     413: OpenApiResponse(description="Request body over 1 MiB."),
     429: OpenApiResponse(description="Too many requests."),
 }
+# A page past the last, or not a positive number (?page=0), is DRF's 404.
+LIST_RESPONSES = {
+    **ERROR_RESPONSES,
+    404: OpenApiResponse(description="No such page: pages are numbered from 1 to the last."),
+}
 
 
 class TicketViewSet(
@@ -78,7 +83,7 @@ class TicketViewSet(
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
-    @extend_schema(responses={200: TicketSerializer, **ERROR_RESPONSES})
+    @extend_schema(responses={200: TicketSerializer, **LIST_RESPONSES})
     def list(self, request: Request) -> Response:
         return super().list(request)
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from tickets.models import Category, Channel, Ticket
+from tickets.models import Category, Channel, Ticket, Urgency
 
 
 class TicketIngestSerializer(serializers.Serializer):
@@ -20,9 +20,12 @@ class TicketIngestSerializer(serializers.Serializer):
 
 
 class TicketSerializer(serializers.ModelSerializer):
+    # Nullable and blank where the data is (an untriaged ticket has neither), so that the
+    # OpenAPI schema says what the API returns.
     category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
+    urgency = serializers.ChoiceField(choices=Urgency.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Ticket

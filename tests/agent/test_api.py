@@ -158,3 +158,58 @@ def test_who_reads_a_ticket_and_its_proposal(
         assert body["latest_proposal"] is None
         assert row["latest_proposal"] is None
         assert proposal.draft_note not in detail.content.decode()
+
+
+def test_responses_match_the_openapi_schema_nulls_and_blanks_included(
+    reviewer_api: APIClient, proposal, new_ticket: Ticket
+) -> None:
+    """The schema describes what the API returns: an untriaged ticket (no category, blank
+    urgency), a clarification (no category, blank urgency and confidence), a pending proposal
+    (no reviewer), trace steps without an actor, and the documented 404 of ?page=0."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    from agent.services import triage_ticket_run
+    from tests.agent.scripted import ScriptedBackend, tool_use, turn
+    from tests.factories import TicketFactory
+
+    unclear = TicketFactory(subject="hello?", body="")
+    ask = {"ticket_id": unclear.pk, "question": "What happened?", "missing": ["details"]}
+    triage_ticket_run(
+        ticket_id=unclear.pk, backend=ScriptedBackend(turn(tool_use("request_clarification", ask)))
+    )
+    untriaged = TicketFactory(subject="Not triaged yet")
+    schema = reviewer_api.get("/api/schema/?format=json").json()
+    contents = _json_schema(schema)
+    registry = Registry().with_resource(
+        "urn:api", Resource.from_contents(contents, default_specification=DRAFT202012)
+    )
+
+    def check(body: object, component: str) -> None:
+        reference = {"$ref": f"urn:api#/components/schemas/{component}"}
+        jsonschema.Draft202012Validator(reference, registry=registry).validate(body)
+
+    for ticket in (untriaged, unclear, new_ticket):
+        check(reviewer_api.get(f"/api/tickets/{ticket.pk}/").json(), "TicketWithProposal")
+    check(reviewer_api.get("/api/proposals/").json(), "PaginatedProposalList")
+    check(reviewer_api.get(f"/api/runs/{proposal.run_id}/").json(), "Run")
+    page_zero = reviewer_api.get("/api/proposals/?page=0")
+    assert page_zero.status_code == 404
+    assert "404" in schema["paths"]["/api/proposals/"]["get"]["responses"]
+
+
+def _json_schema(value: object) -> object:
+    """OpenAPI 3.0's ``nullable: true`` as JSON Schema's ``null`` type, so that a JSON Schema
+    validator reads the document as OpenAPI means it."""
+    if isinstance(value, list):
+        return [_json_schema(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted = {key: _json_schema(item) for key, item in value.items() if key != "nullable"}
+    if value.get("nullable"):
+        if "type" in converted:
+            converted["type"] = [converted["type"], "null"]
+        else:
+            converted = {"anyOf": [converted, {"type": "null"}]}
+    return converted
