@@ -262,31 +262,32 @@ def _report_context(run: EvaluationRun) -> dict[str, Any]:
     }
 
 
+FIGURES = ("category_accuracy", "accuracy_given_attempted", "over_refusal_rate")
+
+
 def _learning_curve(run: EvaluationRun) -> list[dict[str, Any]]:
     """The suite's finished runs on the same backend by the size of the labelled history they
     learnt from (the latest run of each size): how accuracy grows with corrections. Empty
     unless the history differed between runs."""
     latest: dict[int, dict[str, Any]] = {}
+    # Only the figures shown, not each run's whole metrics (confusion matrices included).
     runs = (
         EvaluationRun.objects.filter(
             suite=run.suite, backend=run.backend, status=EvaluationRun.Status.FINISHED
         )
+        .filter(environment__history_tickets__isnull=False, metrics__has_key="category_accuracy")
+        .exclude(environment__history_tickets=None)  # a JSON null
         .order_by("started_at", "id")
-        .values("id", "model", "environment", "metrics")
+        .values("id", "model", "environment__history_tickets", *(f"metrics__{f}" for f in FIGURES))
     )
     for row in runs:
-        history = (row["environment"] or {}).get("history_tickets")
-        metrics = row["metrics"] or {}
-        if history is None or "category_accuracy" not in metrics:
-            continue
-        latest[int(history)] = {
-            "history_tickets": int(history),
+        history = int(row["environment__history_tickets"])
+        latest[history] = {
+            **{name: row[f"metrics__{name}"] for name in FIGURES},
+            "history_tickets": history,
             "run_id": row["id"],
             "url": reverse("admin:evaluations_evaluationrun_change", args=[row["id"]]),
             "model": row["model"],
-            "category_accuracy": metrics.get("category_accuracy"),
-            "accuracy_given_attempted": metrics.get("accuracy_given_attempted"),
-            "over_refusal_rate": metrics.get("over_refusal_rate"),
             "current": row["id"] == run.pk,
         }
     return [latest[size] for size in sorted(latest)] if len(latest) > 1 else []

@@ -22,6 +22,18 @@ def judgement() -> learning.TrainedJudgement:
     return model_store.corpus_judgement()
 
 
+@pytest.fixture
+def triaged(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """Ingests a ticket, lets it be triaged as on commit, and returns its proposal."""
+
+    def ingest(subject: str, body: str):  # type: ignore[no-untyped-def]
+        with django_capture_on_commit_callbacks(execute=True):
+            ticket = ticket_ingest(subject=subject, body=body, requester_email="c@example.com")
+        return ticket.ticket.proposals.get()
+
+    return ingest
+
+
 @pytest.mark.parametrize(
     ("text", "outcome"),
     [
@@ -106,31 +118,22 @@ def test_training_stores_a_versioned_model_and_reuses_unchanged_data() -> None:
     assert SUPPORT_TRIAGE.offline_model().name.endswith(first.version)
 
 
-def test_with_too_little_history_the_vote_decides_and_says_so(
-    django_capture_on_commit_callbacks,
-) -> None:  # type: ignore[no-untyped-def]
+def test_with_too_little_history_the_vote_decides_and_says_so(triaged) -> None:  # type: ignore[no-untyped-def]
     _history(5)
     model_store.offline_model_train()
-    with django_capture_on_commit_callbacks(execute=True):
-        ticket = ticket_ingest(
-            subject="Charged twice",
-            body="Card charged twice on invoice 8.",
-            requester_email="a@example.com",
-        ).ticket
 
-    proposal = ticket.proposals.get()
+    proposal = triaged("Charged twice", "Card charged twice on invoice 8.")
+
     assert model_store.offline_model_current().category is None
     assert "Too little labelled history to train a category model" in proposal.reason
     assert proposal.category.slug == "billing"  # the neighbours' vote
 
 
-def test_every_run_names_the_model_version_that_decided(django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_every_run_names_the_model_version_that_decided(triaged) -> None:  # type: ignore[no-untyped-def]
     _history(90)
     stored = model_store.offline_model_train()
-    with django_capture_on_commit_callbacks(execute=True):
-        ticket_ingest(
-            subject="CSV export 3 crashes", body="It crashes.", requester_email="b@example.com"
-        )
+
+    triaged("CSV export 3 crashes", "It crashes.")
 
     run = AgentRun.objects.get(purpose="triage")
     intent = run.steps.get(kind="intent")
@@ -155,20 +158,15 @@ def test_retraining_when_due_and_the_command(capsys) -> None:  # type: ignore[no
     assert "category  held-out accuracy" in out
 
 
-def test_a_review_changes_the_next_prediction_after_retraining(
-    reviewer, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_changes_the_next_prediction_after_retraining(reviewer, triaged) -> None:  # type: ignore[no-untyped-def]
     """Staff correct a label on the review page; after retraining, a near-identical ticket
     gets the corrected label."""
     _history(90)
     model_store.offline_model_train()
-    with django_capture_on_commit_callbacks(execute=True):
-        first = ticket_ingest(
-            subject="Quarterly VAT report exports empty rows",
-            body="The VAT report export gives empty rows for Q3, CSV export of report 9.",
-            requester_email="c@example.com",
-        ).ticket
-    proposal = first.proposals.get()
+    subject = "Quarterly VAT report exports empty rows"
+    proposal = triaged(
+        subject, "The VAT report export gives empty rows for Q3, CSV export of report 9."
+    )
     assert proposal.category.slug == "bug-report"
     billing = Category.objects.get(slug="billing")
     for _ in range(3):  # the team files these under billing, again and again
@@ -177,23 +175,12 @@ def test_a_review_changes_the_next_prediction_after_retraining(
             reviewer=reviewer,
             edits=ProposalEdits(category=billing, urgency="normal"),
         )
-        with django_capture_on_commit_callbacks(execute=True):
-            again = ticket_ingest(
-                subject="Quarterly VAT report exports empty rows",
-                body="The VAT report export gives empty rows for Q3 again.",
-                requester_email="c@example.com",
-            ).ticket
-        proposal = again.proposals.get()
+        proposal = triaged(subject, "The VAT report export gives empty rows for Q3 again.")
 
     model_store.offline_model_train()
-    with django_capture_on_commit_callbacks(execute=True):
-        after = ticket_ingest(
-            subject="Quarterly VAT report exports empty rows",
-            body="VAT report export for Q4 gives empty rows.",
-            requester_email="d@example.com",
-        ).ticket
+    after = triaged(subject, "VAT report export for Q4 gives empty rows.")
 
-    assert after.proposals.get().category == billing
+    assert after.category == billing
 
 
 def test_band_thresholds_need_held_out_evidence() -> None:

@@ -34,6 +34,7 @@ def _run(
     limits: Limits | None = None,
     faults: FaultPlan | None = None,
     clock=None,
+    sleep=None,
 ):  # type: ignore[no-untyped-def]
     workflow = workflow_get("support-triage")
     run = AgentRun.objects.create(ticket=ticket, workflow=workflow.name, backend=backend.name)
@@ -49,7 +50,7 @@ def _run(
         backend=backend,
         tracer=Tracer(run),
         limits=limits or Limits(retry_base_delay=0),
-        sleep=lambda s: None,
+        sleep=sleep or (lambda s: None),
         **extra,
     )
     return result, ctx, run
@@ -322,26 +323,17 @@ def test_the_servers_retry_after_is_honoured_up_to_the_deadline(new_ticket: Tick
     """A 429 that asks for 20 s is waited out in full (it was cut to 8 s); one that asks for
     longer than the run has left ends the run at once, as a traced safe stop."""
     waits: list[float] = []
-    workflow = workflow_get("support-triage")
 
     def run_with(*turns, timeout: float):  # type: ignore[no-untyped-def]
-        run = AgentRun.objects.create(ticket=new_ticket, workflow=workflow.name, backend="x")
-        ctx = RunContext(
-            workflow=workflow, subject_id=new_ticket.pk, subject=ticket_view_load(new_ticket.pk)
-        )
         now = [0.0]
 
         def sleep(seconds: float) -> None:
             waits.append(seconds)
             now[0] += seconds
 
-        result = run_loop(
-            ctx=ctx,
-            backend=ScriptedBackend(*turns),
-            tracer=Tracer(run),
-            limits=Limits(timeout_seconds=timeout, retry_base_delay=0),
-            sleep=sleep,
-            clock=lambda: now[0],
+        limits = Limits(timeout_seconds=timeout, retry_base_delay=0)
+        result, _, run = _run(
+            new_ticket, ScriptedBackend(*turns), limits=limits, clock=lambda: now[0], sleep=sleep
         )
         return result, run
 

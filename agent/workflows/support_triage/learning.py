@@ -18,7 +18,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +110,22 @@ class Classifier:
     temperature: float = 1.0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key != "_weights"}
+        return {k: v for k, v in self.__dict__.items() if k not in {"_weights", "_last"}}
 
     def probabilities(self, text: str) -> dict[str, float]:
         """As ``predict_proba`` (one-vs-rest logistic, normalised), without its input checks,
-        which cost more than the arithmetic for one ticket."""
+        which cost more than the arithmetic for one ticket. The last answer is kept: deciding
+        one ticket asks about the same text several times (is it clear, which category, how
+        sure)."""
+        key = (text, self.temperature)
+        last = self.__dict__.get("_last")
+        if last is not None and last[0] == key:
+            return dict(last[1])
+        answer = self._probabilities(text)
+        self.__dict__["_last"] = (key, answer)
+        return dict(answer)
+
+    def _probabilities(self, text: str) -> dict[str, float]:
         weights = self.__dict__.get("_weights")
         if weights is None:  # contiguous, so that a sparse row times it stays cheap
             weights = self.__dict__["_weights"] = np.ascontiguousarray(self.model.coef_.T)
@@ -122,10 +133,14 @@ class Classifier:
         probabilities = _probabilities(scores[np.newaxis, :], self.temperature)[0]
         return {label: float(p) for label, p in zip(self.labels, probabilities, strict=True)}
 
+    def decision_scores(self, texts: Sequence[str]) -> Any:
+        """The linear scores of many texts, one column per label (one for a binary model)."""
+        scores = self.model.decision_function(self.features.transform(texts))
+        return scores if scores.ndim == 2 else scores[:, np.newaxis]
+
     def probability_matrix(self, texts: Sequence[str], temperature: float | None = None) -> Any:
         """Probabilities of many texts at once (rows in the order of ``texts``)."""
-        scores = self.model.decision_function(self.features.transform(texts))
-        scores = scores if scores.ndim == 2 else scores[:, np.newaxis]
+        scores = self.decision_scores(texts)
         return _probabilities(scores, self.temperature if temperature is None else temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -330,6 +345,13 @@ class TrainedJudgement:
         return f"{self.source}@{self.data_hash}"
 
 
+def weighing_at_most(rows: Sequence[Row], total: float, *, label: str | None = None) -> list[Row]:
+    """``rows`` (relabelled as ``label`` if given) weighing ``total`` at most together: one
+    source of rows joins another without drowning it."""
+    weight = min(1.0, total / len(rows)) if rows else 1.0
+    return [replace(row, label=label or row.label, weight=weight) for row in rows]
+
+
 def label_model_train(rows: Sequence[Row], written: Sequence[Row] = ()) -> Classifier | None:
     """A label model, or None when there is too little history to learn from. ``written``
     examples of the same labels (the urgency corpus) join the history, weighing at most as
@@ -338,9 +360,7 @@ def label_model_train(rows: Sequence[Row], written: Sequence[Row] = ()) -> Class
     usable = [row for row in rows if counts[row.label] >= MIN_PER_LABEL]
     if len(usable) < MIN_HISTORY or len({row.label for row in usable}) < 2:
         return None
-    weight = min(1.0, len(usable) / len(written)) if written else 1.0
-    extra = [Row(row.text, row.label, row.group, row.language, weight) for row in written]
-    return classifier_train([*usable, *extra])
+    return classifier_train([*usable, *weighing_at_most(written, len(usable))])
 
 
 def accuracy(classifier: Classifier, rows: Sequence[Row]) -> float | None:
@@ -447,10 +467,7 @@ def _temperature_fit(classifier: Classifier, rows: Sequence[Row]) -> float:
     known = [row for row in rows if row.label in index]
     if len(known) < MIN_BAND_ROWS:
         return 1.0
-    scores = classifier.model.decision_function(
-        classifier.features.transform([row.text for row in known])
-    )
-    scores = scores if scores.ndim == 2 else scores[:, np.newaxis]
+    scores = classifier.decision_scores([row.text for row in known])
     truth = np.array([index[row.label] for row in known])
 
     def loss(log_temperature: float) -> float:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import joblib
@@ -47,12 +47,7 @@ _lock_training = threading.Lock()
 def offline_model_current() -> TrainedJudgement:
     """The newest stored model, loaded once per process; without one, the judgement models
     trained on the corpus alone (no label models: the backend then votes)."""
-    latest = (
-        TrainedModel.objects.filter(workflow=WORKFLOW)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
+    latest = _newest().values_list("pk", flat=True).first()
     if latest is None:
         return corpus_judgement()
     with _lock:
@@ -98,16 +93,15 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
     )
 
 
+def _newest() -> QuerySet[TrainedModel]:
+    """This workflow's trained models, newest first: the first one decides."""
+    return TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id")
+
+
 def high_confidence_evidence() -> str:
     """How often the newest model's ``high`` band was right on held-out history, in words
     (shown beside bulk approve, which acts on ``high`` alone)."""
-    metrics = (
-        TrainedModel.objects.filter(workflow=WORKFLOW)
-        .order_by("-created_at", "-id")
-        .values_list("metrics", flat=True)
-        .first()
-    )
-    calibration = ((metrics or {}).get("category") or {}).get("calibration") or {}
+    calibration = _newest().values_list("metrics__category__calibration", flat=True).first() or {}
     high = (calibration.get("bands") or {}).get("high") or {}
     if "high" not in (calibration.get("thresholds") or {}):
         return "the offline model has no high band yet: too little labelled history to calibrate"
@@ -124,13 +118,10 @@ class _CorpusModels:
     rows: learning.JudgementRows
     models: learning.JudgementModels
 
+    @cached_property
     def matrix(self) -> Any:
         """The corpus's outcome rows transformed by the judgement features (computed once)."""
-        cached: dict[str, Any] = self.__dict__.setdefault("_matrix", {})
-        if "outcome" not in cached:
-            texts = [row.text for row in self.rows.outcome]
-            cached["outcome"] = self.models.outcome.features.transform(texts)
-        return cached["outcome"]
+        return self.models.outcome.features.transform([row.text for row in self.rows.outcome])
 
 
 @cache
@@ -154,7 +145,7 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
     changed since the newest model (same data), that one is returned unless ``force``."""
     reviews, history = _review_rows(), _history_rows()
     data_hash = _data_hash(learning.corpus_digest(), reviews, history)
-    latest = TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id").first()
+    latest = _newest().defer("artefact").first()  # the model file is megabytes: not needed
     if latest is not None and latest.data_hash == data_hash and not force:
         return latest
     started = time.perf_counter()
@@ -195,7 +186,7 @@ def offline_model_retrain_if_due(*, min_new_rows: int = 1) -> TrainedModel | Non
     release), or when at least ``min_new_rows`` reviews or labelled tickets arrived since it;
     returns the new model, or None when not due or when
     another process is training right now."""
-    latest = TrainedModel.objects.filter(workflow=WORKFLOW).order_by("-created_at", "-id").first()
+    latest = _newest().defer("artefact").first()  # the model file is megabytes: not needed
     if latest is not None and latest.metrics.get("corpus_digest") == learning.corpus_digest():
         reviews = _reviewed().count()
         history = ticket_history().count()
@@ -234,7 +225,7 @@ def _train(
     base = corpus.models
     deployment = [*reviews, *_history_proposals(history.get("category", []), corpus.rows)]
     outcome = (
-        learning.outcome_train(corpus.rows, deployment, base.outcome.features, corpus.matrix())
+        learning.outcome_train(corpus.rows, deployment, base.outcome.features, corpus.matrix)
         if deployment
         else base.outcome
     )
@@ -342,11 +333,8 @@ def _history_proposals(history: Sequence[Row], corpus: learning.JudgementRows) -
     this team's ordinary tickets look like (short banking questions or long e-mails), which
     the written corpus cannot know. Together they weigh at most as much as the corpus's own
     proposals, so a large history adds this team's wording without drowning the rest."""
-    if not history:
-        return []
     proposals = sum(row.label == "proposal" for row in corpus.outcome)
-    weight = min(1.0, proposals / len(history))
-    return [Row(row.text, "proposal", row.group, weight=weight) for row in history]
+    return learning.weighing_at_most(history, proposals, label="proposal")
 
 
 def _review_rows() -> list[Row]:
