@@ -106,3 +106,13 @@ def test_services_refuse_the_same_text(db) -> None:  # type: ignore[no-untyped-d
     assert "body" in raised.value.message_dict
     assert not Ticket.objects.exists()
     TicketFactory()  # the factory's own text passes
+
+
+def test_a_control_character_in_a_key_is_refused(intake_api: APIClient) -> None:
+    response = intake_api.post("/api/tickets/", {**VALID, "note\u202e": "x"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "non_field_errors": ["A key: Contains the control character U+202E, which is not allowed."]
+    }
+    assert not Ticket.objects.exists()

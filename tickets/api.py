@@ -7,11 +7,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from tickets.selectors import ticket_list
 from tickets.serializers import TicketIngestSerializer, TicketSerializer
 from tickets.services import ticket_ingest
+from triage.throttling import FailOpenScopedRateThrottle
 
 ERROR_RESPONSES = {
     400: OpenApiResponse(description="Invalid fields; the body maps each field to its errors."),
@@ -41,7 +42,7 @@ class TicketViewSet(
 
     def get_throttles(self) -> list[BaseThrottle]:
         # Only ingest is throttled: it is the endpoint external systems call in bulk.
-        return [ScopedRateThrottle()] if self.action == "create" else []
+        return [FailOpenScopedRateThrottle()] if self.action == "create" else []
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         return TicketIngestSerializer if self.action == "create" else self.serializer_class

@@ -255,3 +255,28 @@ def test_a_model_trained_on_another_corpus_is_due_for_retraining(monkeypatch) ->
 
     assert again is not None
     assert again.pk != first.pk
+
+
+def test_a_stored_outcome_model_from_another_release_is_not_used(caplog) -> None:  # type: ignore[no-untyped-def]
+    """Stored outcome weights read the corpus features of the release that trained them; with
+    other features (a new corpus or feature code) they would score nonsense: the corpus's own
+    model decides until retraining, and the log says so."""
+    import io
+
+    import joblib
+    from sklearn.linear_model import SGDClassifier
+
+    _history(90)
+    stored = model_store.offline_model_train()
+    learned = joblib.load(io.BytesIO(bytes(stored.artefact)))
+    other = SGDClassifier(loss="log_loss").fit([[0.0, 1.0], [1.0, 0.0]], ["proposal", "refusal"])
+    buffer = io.BytesIO()
+    joblib.dump({**learned, "outcome": other}, buffer)
+    TrainedModel.objects.filter(pk=stored.pk).update(artefact=buffer.getvalue())
+    model_store._loaded.clear()
+
+    current = model_store.offline_model_current()
+
+    assert current.outcome is model_store.corpus_judgement().outcome
+    assert current.category is not None  # the label models are still this deployment's
+    assert "does not fit this release; retrain it" in caplog.text

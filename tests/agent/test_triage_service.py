@@ -221,3 +221,18 @@ def test_the_sweeper_skips_a_ticket_whose_run_holds_its_row(settings) -> None:  
 
     assert requeued == [idle.pk]
     assert Ticket.objects.get(pk=busy.pk).status == "awaiting_review"
+
+
+def test_a_rerun_after_approval_leaves_the_ticket_triaged(new_ticket: Ticket, reviewer) -> None:  # type: ignore[no-untyped-def]
+    from agent.review import proposal_approve
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk)
+    assert proposal is not None
+    proposal_approve(proposal=proposal, reviewer=reviewer)
+    Ticket.objects.filter(pk=new_ticket.pk).update(status="queued")  # a late redelivery
+
+    assert triage_ticket_run(ticket_id=new_ticket.pk) is None
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.TRIAGED
+    assert AgentRun.objects.filter(ticket=new_ticket).count() == 1

@@ -276,3 +276,31 @@ def test_a_broker_error_after_the_ingest_committed_still_answers_201(
     assert ticket.status == Ticket.Status.QUEUED  # the sweeper's to recover
     assert enqueue_failures() == 1
     assert f"could not enqueue ticket {ticket.pk}" in caplog.text
+
+
+def test_a_cache_that_fails_too_loses_no_ticket_and_no_request(
+    intake_api: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    """With Redis down, the broker and the cache fail together: the ingest still answers 201,
+    the count is reported as unknown rather than as zero."""
+    from django.core.cache import cache
+
+    from agent.services import enqueue_failures
+    from agent.tasks import triage_ticket
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setattr(triage_ticket, "delay", down)
+    for method in ("add", "incr", "get"):
+        monkeypatch.setattr(cache, method, down)
+    body = {key: value for key, value in VALID.items() if key != "external_id"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = intake_api.post("/api/tickets/", body)
+
+    assert response.status_code == 201
+    assert Ticket.objects.get().status == Ticket.Status.QUEUED
+    assert enqueue_failures() is None
