@@ -1,27 +1,32 @@
-"""Urgency on real bug reports (GitBugs Hadoop priorities), beside a majority-class baseline.
+"""The offline backend's urgency model, each figure beside a majority-class baseline.
 
-The Hadoop set has priorities but no categories, so the production loop cannot propose for it
-(no category fits a ticket of a deployment without categories); this measures the offline
-backend's urgency model itself, on the test split (priority mapped as in the README: Blocker
-urgent, Critical high, Major normal, Minor and Trivial low):
+Without a database, on the model itself (the production loop needs categories to propose):
 
-- the urgency model as a deployment without labelled history has it (the written urgency
-  corpus alone);
-- the urgency model once the dev split is this deployment's labelled history (history plus
-  the corpus, as ``model_store`` trains it);
-- always answering the most frequent level of the dev split (the majority-class baseline).
+1. held-out situations of the written urgency corpus (a seeded quarter of its situations;
+   the model trained on the rest, on the judgement features, as in production);
+2. the labelled urgencies of the `release` (held out) and `core` (development) suites, with the
+   model as a deployment without labelled history has it (trained on the whole corpus);
+3. with ``--hadoop FILE``, real bug reports (GitBugs Hadoop priorities, mapped as in the README:
+   Blocker urgent, Critical high, Major normal, Minor and Trivial low), on the test split: the
+   corpus model, and the model once the dev split is this deployment's history.
 
-    .venv/bin/python benchmarks/urgency.py \\
-        ../shared/data/gitbugs-hadoop-priority/hadoop_bugs_priority.jsonl
+``--rules FILE`` measures a module with ``urgency_from_definitions(text)`` on the same cases,
+for instance the keyword rules the model replaced:
 
-Needs no database. Nothing was tuned on this data.
+    git show d7c554c:agent/workflows/support_triage/urgency.py > /tmp/old_urgency.py
+    .venv/bin/python benchmarks/urgency.py --rules /tmp/old_urgency.py \\
+        --hadoop ../shared/data/gitbugs-hadoop-priority/hadoop_bugs_priority.jsonl
+
+Nothing was tuned on any of these figures: the model has no urgency-specific setting.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,13 +38,16 @@ django.setup()
 
 from agent.workflows.support_triage import learning, model_store  # noqa: E402
 from agent.workflows.support_triage.injection import visible_request  # noqa: E402
-from agent.workflows.support_triage.learning import Row  # noqa: E402
+from agent.workflows.support_triage.learning import Classifier, Row  # noqa: E402
 
+SUITES = Path(__file__).resolve().parent.parent / "evaluations" / "suites"
 PRIORITY = {"Blocker": "urgent", "Critical": "high", "Major": "normal", "Minor": "low"}
 PRIORITY["Trivial"] = "low"
 
+Decide = Callable[[str], str]
 
-def rows(path: Path, split: str) -> list[Row]:
+
+def hadoop_rows(path: Path, split: str) -> list[Row]:
     found = []
     for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
@@ -49,28 +57,72 @@ def rows(path: Path, split: str) -> list[Row]:
     return found
 
 
+def suite_rows(name: str) -> list[Row]:
+    cases = json.loads((SUITES / f"{name}.json").read_text(encoding="utf-8"))
+    return [
+        Row(
+            visible_request(learning.ticket_text(c["ticket"]["subject"], c["ticket"]["body"])),
+            c["expected_urgency"],
+            c["id"],
+        )
+        for c in cases
+        if c.get("expected_urgency")
+    ]
+
+
+def by_model(model: Classifier) -> Decide:
+    return lambda text: max(model.probabilities(text).items(), key=lambda item: item[1])[0]
+
+
+def by_rules(path: Path) -> Decide:
+    spec = importlib.util.spec_from_file_location("urgency_rules", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda text: (module.urgency_from_definitions(text) or ("normal",))[0]
+
+
+def report(title: str, rows: Sequence[Row], deciders: dict[str, Decide]) -> None:
+    """Each decider's accuracy, beside always answering the rows' own most frequent level
+    (what ``run_evals`` calls the majority-class baseline)."""
+    majority, count = Counter(row.label for row in rows).most_common(1)[0]
+    share = count / len(rows)
+    print(f"{title} ({len(rows)} cases): majority class ({majority}) {share:.3f}")
+    for name, decide in deciders.items():
+        right = sum(decide(row.text) == row.label for row in rows) / len(rows)
+        print(f"  {name}: {right:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", type=Path)
+    parser.add_argument("--hadoop", type=Path, help="the GitBugs Hadoop priority JSONL")
+    parser.add_argument("--rules", type=Path, help="a module with urgency_from_definitions")
     args = parser.parse_args()
-    dev, test = rows(args.file, "dev"), rows(args.file, "test")
     corpus = model_store._corpus_models()
-    majority, _ = Counter(row.label for row in dev).most_common(1)[0]
-    with_history = learning.label_model_train(dev, corpus.rows.urgency)
-    models = [("written urgency corpus alone", corpus.models.urgency)]
-    models.append((f"+ {len(dev)} dev rows as history", with_history))
-    print(f"{args.file.name}: {len(dev)} dev rows, {len(test)} test rows")
-    print(f"  test levels: {dict(sorted(Counter(row.label for row in test).items()))}")
-    share = sum(row.label == majority for row in test) / len(test)
-    print(f"  majority class ({majority}, from dev): {share:.3f}")
-    for name, model in models:
-        if model is None:
-            print(f"  {name}: too little data for a model")
-            continue
-        accuracy = learning.accuracy(model, test) or 0.0
-        per_level = learning.recall_by(model, test, "label")
-        shown = ", ".join(f"{level} {v['accuracy']:.2f}" for level, v in per_level.items())
-        print(f"  {name}: {accuracy:.3f} (recall by level: {shown})")
+    features = corpus.models.outcome.features
+    rules = {"keyword rules": by_rules(args.rules)} if args.rules else {}
+
+    train, test = learning.split_by_group(corpus.rows.urgency, held_out=0.25)
+    held_out_model = learning.classifier_train(train, features)
+    deciders = {"urgency model": by_model(held_out_model), **rules}
+    report("urgency corpus, held-out situations", test, deciders)
+
+    assert corpus.models.urgency is not None
+    deciders = {"urgency model (corpus alone)": by_model(corpus.models.urgency), **rules}
+    for suite in ("release", "core"):
+        report(f"suite {suite}", suite_rows(suite), deciders)
+
+    if args.hadoop:
+        dev, hadoop = hadoop_rows(args.hadoop, "dev"), hadoop_rows(args.hadoop, "test")
+        with_history = learning.label_model_train(dev, corpus.rows.urgency)
+        assert with_history is not None
+        deciders = {
+            "urgency model (corpus alone)": by_model(corpus.models.urgency),
+            f"+ {len(dev)} dev rows as history": by_model(with_history),
+            **rules,
+        }
+        report("GitBugs Hadoop, test split", hadoop, deciders)
 
 
 if __name__ == "__main__":
