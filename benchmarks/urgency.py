@@ -104,7 +104,7 @@ def main() -> None:
     rules = {"keyword rules": by_rules(args.rules)} if args.rules else {}
 
     train, test = learning.split_by_group(corpus.rows.urgency, held_out=0.25)
-    held_out_model = learning.classifier_train(train, features)
+    held_out_model = learning.classifier_train(train, features, blind_to_length=True)
     deciders = {"urgency model": by_model(held_out_model), **rules}
     report("urgency corpus, held-out situations", test, deciders)
 
@@ -115,7 +115,7 @@ def main() -> None:
 
     if args.hadoop:
         dev, hadoop = hadoop_rows(args.hadoop, "dev"), hadoop_rows(args.hadoop, "test")
-        with_history = learning.label_model_train(dev, corpus.rows.urgency)
+        with_history = learning.label_model_train(dev, corpus.rows.urgency, blind_to_length=True)
         assert with_history is not None
         deciders = {
             "urgency model (corpus alone)": by_model(corpus.models.urgency),

@@ -280,3 +280,30 @@ def test_a_stored_outcome_model_from_another_release_is_not_used(caplog) -> None
     assert current.outcome is model_store.corpus_judgement().outcome
     assert current.category is not None  # the label models are still this deployment's
     assert "does not fit this release; retrain it" in caplog.text
+
+
+def test_the_urgency_model_does_not_read_how_long_a_ticket_is(judgement) -> None:  # type: ignore[no-untyped-def]
+    """In the written corpus urgent tickets are the longest; the urgency model is trained blind
+    to length, so a long, calm ticket is not made urgent by its length (the category and
+    outcome models still read it)."""
+    urgency, outcome = judgement.urgency, judgement.outcome
+    assert urgency is not None
+    column = urgency.features.length_column
+
+    assert not urgency.model.coef_[:, column].any()
+    assert outcome.model.coef_[:, column].any()
+
+
+def test_training_blind_to_length_ignores_a_label_that_only_length_tells() -> None:
+    rows = [
+        learning.Row(" ".join(["word"] * size), "long" if size > 10 else "short", str(size))
+        for size in range(1, 21)
+    ]
+    reading = learning.classifier_train(rows)
+    blind = learning.classifier_train(rows, blind_to_length=True)
+    column = reading.features.length_column
+
+    assert reading.model.coef_[0, column] != 0
+    assert blind.model.coef_[0, column] == 0
+    assert reading.predict(["word " * 3, "word " * 19]) == ["short", "long"]
+    assert len(set(blind.predict(["word " * 3, "word " * 19]))) == 1

@@ -233,7 +233,9 @@ def _train(
     if measure:
         metrics["corpus_digest"] = learning.corpus_digest()  # a new corpus is due for training
     category = learning.label_model_train(history.get("category", []))
-    urgency = learning.label_model_train(history.get("urgency", []), corpus.rows.urgency)
+    urgency = learning.label_model_train(
+        history.get("urgency", []), corpus.rows.urgency, blind_to_length=True
+    )
     calibration = learning.Calibration.from_metrics(metrics.get("category", {}).get("calibration"))
     if category is not None and calibration is not None:
         # Calibrated on the held-out slice of the same history, with the model trained
