@@ -39,7 +39,7 @@ from agent.serializers import (
     RunSerializer,
     TicketWithProposalSerializer,
 )
-from tickets.api import ERROR_RESPONSES, LIST_RESPONSES, TicketViewSet
+from tickets.api import DETAIL_RESPONSES, ERROR_RESPONSES, LIST_RESPONSES, TicketViewSet
 from tickets.models import Ticket
 from tickets.serializers import TicketIngestSerializer
 
@@ -58,9 +58,7 @@ class Conflict(APIException):
 
 @extend_schema_view(
     list=extend_schema(responses={200: TicketWithProposalSerializer, **LIST_RESPONSES}),
-    retrieve=extend_schema(
-        responses={200: TicketWithProposalSerializer, 404: OpenApiResponse(), **ERROR_RESPONSES}
-    ),
+    retrieve=extend_schema(responses={200: TicketWithProposalSerializer, **DETAIL_RESPONSES}),
     create=extend_schema(
         request=TicketIngestSerializer,
         responses={
@@ -105,7 +103,7 @@ class TicketWithProposalViewSet(TicketViewSet):
         ],
         responses={200: ProposalSerializer(many=True), **LIST_RESPONSES},
     ),
-    retrieve=extend_schema(responses={200: ProposalSerializer, **ERROR_RESPONSES}),
+    retrieve=extend_schema(responses={200: ProposalSerializer, **DETAIL_RESPONSES}),
 )
 class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The agent's proposals; ``?status=pending`` is the review queue. Review actions need the
@@ -159,12 +157,12 @@ class ProposalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self) -> QuerySet[TriageProposal]:
         status = self.request.query_params.get("status")
-        if status and status not in TriageProposal.Status.values:
+        if status is not None and status not in TriageProposal.Status.values:
             raise ValidationError({"status": [f"must be one of {TriageProposal.Status.values}"]})
         return proposal_list(status=status)
 
 
-@extend_schema_view(retrieve=extend_schema(responses={200: RunSerializer, **ERROR_RESPONSES}))
+@extend_schema_view(retrieve=extend_schema(responses={200: RunSerializer, **DETAIL_RESPONSES}))
 class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """An agent run with its ordered, masked trace."""
 

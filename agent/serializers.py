@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -9,6 +10,7 @@ from agent.models import AgentRun, Confidence, TraceStep, TriageProposal
 from agent.permissions import user_can_see_proposals
 from tickets.models import Category, Ticket, Urgency
 from tickets.serializers import TicketSerializer
+from triage.validation import KnownFieldsSerializer, StrictCharField
 
 
 class ProposalSerializer(serializers.ModelSerializer):
@@ -127,20 +129,37 @@ class RunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class _LabelsSerializer(serializers.Serializer):
-    category = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Category.objects.filter(is_active=True), required=False
-    )
+class CategoryField(serializers.SlugRelatedField[Category]):
+    """An active category, by slug."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        active = Category.objects.filter(is_active=True)
+        super().__init__(slug_field="slug", queryset=active, **kwargs)
+
+
+class CategoryFieldSchema(OpenApiSerializerFieldExtension):
+    """In the OpenAPI schema, the active categories' slugs as the field's enum, read when the
+    schema is served: admins curate categories, and a client sees the ones it may send."""
+
+    target_class = CategoryField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        slugs = list(Category.objects.filter(is_active=True).values_list("slug", flat=True))
+        return {"type": "string", **({"enum": sorted(slugs)} if slugs else {})}
+
+
+class _LabelsSerializer(KnownFieldsSerializer):
+    category = CategoryField(required=False)
     urgency = serializers.ChoiceField(choices=Urgency.choices, required=False)
 
 
 class ApproveSerializer(_LabelsSerializer):
     """Optional edits; any change is recorded as a correction."""
 
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=False)
+    note = StrictCharField(max_length=5000, required=False, allow_blank=False)
 
 
 class RejectSerializer(_LabelsSerializer):
     """A reason is required; the right category and urgency are optional."""
 
-    reason = serializers.CharField(max_length=2000, allow_blank=False)
+    reason = StrictCharField(max_length=2000, allow_blank=False)

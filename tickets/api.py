@@ -21,7 +21,8 @@ ERROR_RESPONSES = {
     413: OpenApiResponse(description="Request body over 1 MiB."),
     429: OpenApiResponse(description="Too many requests."),
 }
-# A page past the last, or not a positive number (?page=0), is DRF's 404.
+DETAIL_RESPONSES = {**ERROR_RESPONSES, 404: OpenApiResponse(description="No such object.")}
+# A page past the last, or not a positive number (?page=0, ?page=), is a 404.
 LIST_RESPONSES = {
     **ERROR_RESPONSES,
     404: OpenApiResponse(description="No such page: pages are numbered from 1 to the last."),
@@ -88,6 +89,6 @@ class TicketViewSet(
     def list(self, request: Request) -> Response:
         return super().list(request)
 
-    @extend_schema(responses={200: TicketSerializer, 404: OpenApiResponse(), **ERROR_RESPONSES})
+    @extend_schema(responses={200: TicketSerializer, **DETAIL_RESPONSES})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         return super().retrieve(request, pk=pk)

@@ -3,17 +3,18 @@
 from rest_framework import serializers
 
 from tickets.models import Category, Channel, Ticket, Urgency
+from triage.validation import KnownFieldsSerializer, StrictCharField
 
 
-class TicketIngestSerializer(serializers.Serializer):
+class TicketIngestSerializer(KnownFieldsSerializer):
     """What a client may send to create a ticket. Validation only; ``ticket_ingest`` stores."""
 
-    subject = serializers.CharField(min_length=1, max_length=Ticket.SUBJECT_MAX_LENGTH)
-    body = serializers.CharField(
+    subject = StrictCharField(min_length=1, max_length=Ticket.SUBJECT_MAX_LENGTH)
+    body = StrictCharField(
         max_length=Ticket.BODY_MAX_LENGTH, allow_blank=True, trim_whitespace=False, default=""
     )
     requester_email = serializers.EmailField()
-    external_id = serializers.CharField(
+    external_id = StrictCharField(
         max_length=128, required=False, allow_null=True, allow_blank=True, default=None
     )
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.API)

@@ -122,6 +122,13 @@ def test_concurrent_posts_with_same_external_id_create_one_ticket(intake_user) -
             {"requester_email": ["Enter a valid email address."]},
         ),
         ({"channel": "fax"}, {"channel": ['"fax" is not a valid choice.']}),
+        # A number is not text: DRF would store 42 as "42" (found by schemathesis).
+        (
+            {"external_id": 42, "body": 7},
+            {"external_id": ["Not a valid string."], "body": ["Not a valid string."]},
+        ),
+        # A misspelt field is named, not dropped.
+        ({"requestor_email": "a@example.com"}, {"requestor_email": ["Unknown field."]}),
         (
             {"subject": None, "requester_email": None},
             {
@@ -224,6 +231,15 @@ def test_list_is_paginated_newest_first(admin_api: APIClient) -> None:
     assert page1["results"][0]["id"] == tickets[-1].pk
     assert len(page2["results"]) == 5
     assert page2["next"] is None
+
+
+@pytest.mark.parametrize("page", ["", "0", "x", "3"])
+def test_a_page_that_is_not_a_page_is_a_404(admin_api: APIClient, page: str) -> None:
+    """An empty ``?page=`` is refused like ``?page=x``, not read as the first page."""
+    TicketFactory.create_batch(2)
+
+    assert admin_api.get(f"/api/tickets/?page={page}").status_code == 404
+    assert admin_api.get("/api/tickets/?page=1").status_code == 200
 
 
 def test_detail_and_404(admin_api: APIClient) -> None:
