@@ -93,8 +93,9 @@ _EMAIL: Final = re.compile(
 _IBAN: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 # 13 to 19 digits with optional single spaces or dashes; not glued to words, "+" (phone) or a
 # decimal point (amounts, versions), nor the tail of an IBAN-shaped string that failed its
-# checksum (its digits pass Luhn one time in ten).
-_CARD: Final = re.compile(r"(?<![\w+.-])(?<![A-Z]{2}\d\d )(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
+# checksum (its digits pass Luhn one time in ten), nor a URL's path segment (an id: one in ten
+# passes Luhn too; a card in a query string, ``?card=4111...``, is still masked).
+_CARD: Final = re.compile(r"(?<![\w+./-])(?<![A-Z]{2}\d\d )(?:\d[ -]?){12,18}\d(?![\w-]|\.\d)")
 _SEPARATOR: Final = re.compile(r"[ -]")
 # libphonenumber is by far the slowest layer (0.1 to 1 ms per number parsed): it only sees
 # short windows around phone-shaped runs, not inside a token, nor dates or IPv4 addresses.

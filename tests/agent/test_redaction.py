@@ -104,6 +104,10 @@ POSITIVES: list[tuple[str, str]] = [
     ("card 4111 1111 1111 1111 exp 12/27", "card [REDACTED:card] exp 12/27"),
     ("card 5555-5555-5555-4444.", "card [REDACTED:card]."),
     ("amex 378282246310005", "amex [REDACTED:card]"),
+    (
+        "https://pay.example.com/checkout?card=4111111111111111&cvc=1",
+        "https://pay.example.com/checkout?card=[REDACTED:card]&cvc=1",
+    ),
     ("card 4111 1111 1111 1111 12/27", "card [REDACTED:card] 12/27"),
     # IBANs: mod-97 checksum and country format.
     ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN [REDACTED:iban] please"),
@@ -148,6 +152,8 @@ NEGATIVES: list[str] = [
     "Refund of $2,300.00 (EUR 1.234,56) for 3 seats",
     "Card 4111 1111 1111 1112 was declined",
     "Account 1234567812345678 is closed",
+    # Ids in URL paths: Luhn-valid one time in ten, and not cards.
+    "GET /api/orders/4111111111111111/ 404 and https://shop.example.com/o/79927398713008/track",
     "IBAN DE89 3704 0044 0532 0130 01 looks wrong",
     "Please send me a password reset link",
     "The password is incorrect and the password was changed yesterday",
