@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from typing import Any
 
 import joblib
@@ -118,10 +118,10 @@ class _CorpusModels:
     rows: learning.JudgementRows
     models: learning.JudgementModels
 
-    @cached_property
+    @property
     def matrix(self) -> Any:
-        """The corpus's outcome rows transformed by the judgement features (computed once)."""
-        return self.models.outcome.features.transform([row.text for row in self.rows.outcome])
+        """The corpus's outcome rows transformed by the judgement features."""
+        return self.models.outcome_matrix
 
 
 @cache
