@@ -307,3 +307,21 @@ def test_training_blind_to_length_ignores_a_label_that_only_length_tells() -> No
     assert blind.model.coef_[0, column] == 0
     assert reading.predict(["word " * 3, "word " * 19]) == ["short", "long"]
     assert len(set(blind.predict(["word " * 3, "word " * 19]))) == 1
+
+
+@pytest.mark.parametrize(("backend", "warmed"), [("offline", True), ("anthropic", False)])
+def test_a_worker_builds_the_offline_judgement_before_taking_tasks(
+    backend: str, warmed: bool, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from celery.signals import worker_init
+
+    from agent.receivers import warm_offline_model
+
+    calls: list[str] = []
+    monkeypatch.setattr(model_store, "offline_model_current", lambda: calls.append("loaded"))
+    settings.TRIAGE_AGENT_BACKEND = backend
+
+    warm_offline_model()
+
+    assert calls == (["loaded"] if warmed else [])
+    assert "agent.warm_offline_model" in {key[0] for key, _ in worker_init.receivers}
