@@ -1,8 +1,24 @@
-"""Reads on agent data."""
+"""Reads on agent data, and the queues a ticket can be in."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery, TextChoices
 
-from agent.models import AgentRun, AgentSettings, TraceStep, TriageProposal
+from agent.models import AgentRun, AgentSettings, Outcome, TraceStep, TriageProposal
+from tickets.models import Ticket
+
+# Statuses of a ticket that the agent still holds: the sweeper (``tickets_requeue_stale``)
+# requeues any of them that waits too long, so no person needs to look.
+IN_FLIGHT_STATUSES = (Ticket.Status.NEW, Ticket.Status.QUEUED, Ticket.Status.TRIAGING)
+# Statuses of a ticket that carries its labels: nothing is owed to triage any more.
+DONE_STATUSES = (Ticket.Status.TRIAGED, Ticket.Status.RESOLVED)
+
+
+class Queue(TextChoices):
+    """Where a ticket waits. Every ticket is in at least one (``tickets_in_queue``)."""
+
+    REVIEW = "review", "Review queue: a draft awaits review"
+    MANUAL = "manual", "Manual triage: needs a person"
+    IN_FLIGHT = "in_flight", "With the agent: queued or being triaged"
+    DONE = "done", "Triaged or resolved"
 
 
 def agent_settings_get() -> AgentSettings:
@@ -16,6 +32,46 @@ def proposal_list(*, status: str | None = None) -> QuerySet[TriageProposal]:
     if status:
         proposals = proposals.filter(status=status)
     return proposals
+
+
+def tickets_in_queue(*, queue: str, tickets: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
+    """The tickets (of ``tickets``, else all) in one queue.
+
+    - review: a proposal is pending review (the review queue lists it);
+    - manual: not with the agent and not done, and no draft a reviewer could approve is
+      pending: an approval undone, a proposal rejected, a refusal or clarification approved
+      for a person to act on, a safe stop (a failure, or the kill switch) waiting for a
+      person or a re-run;
+    - in_flight: queued or being triaged, which the sweeper recovers if it is lost;
+    - done: triaged or resolved.
+    """
+    tickets = Ticket.objects.all() if tickets is None else tickets
+    pending = TriageProposal.objects.filter(
+        ticket=OuterRef("pk"), status=TriageProposal.Status.PENDING
+    )
+    if queue == Queue.REVIEW:
+        return tickets.filter(Exists(pending))
+    if queue == Queue.MANUAL:
+        # A pending safe stop has nothing to approve: its ticket waits for a person.
+        reviewable = pending.exclude(outcome=Outcome.SAFE_STOP)
+        return tickets.exclude(status__in=IN_FLIGHT_STATUSES + DONE_STATUSES).exclude(
+            Exists(reviewable)
+        )
+    if queue == Queue.IN_FLIGHT:
+        return tickets.filter(status__in=IN_FLIGHT_STATUSES)
+    if queue == Queue.DONE:
+        return tickets.filter(status__in=DONE_STATUSES)
+    raise ValueError(f"unknown queue {queue!r}; one of {Queue.values}")
+
+
+def tickets_with_latest_proposal(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Each ticket annotated with its newest proposal's outcome and review state (for lists:
+    two subqueries in the one list query, not a query per row)."""
+    newest = TriageProposal.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-id")
+    return tickets.annotate(
+        latest_outcome=Subquery(newest.values("outcome")[:1]),
+        latest_review=Subquery(newest.values("status")[:1]),
+    )
 
 
 def run_with_steps() -> QuerySet[AgentRun]:

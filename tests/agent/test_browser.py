@@ -122,7 +122,7 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     expect(page.locator("#proposal-status")).to_have_text("Approval undone")
     expect(page.locator(".ticket-note")).to_have_count(0)
     expect(page.locator("#ticket-urgency")).to_have_text("-")
-    expect(page.locator("#ticket-status")).to_have_text("Awaiting review")
+    expect(page.locator("#ticket-status")).to_have_text("Needs manual triage")
     # The ticket's own page keeps the note's history: the note stays listed, now retracted.
     page.goto(f"{live_server.url}/admin/tickets/ticket/{ticket.pk}/change/")
     expect(page.locator("#notes-group td.field-retracted_at")).not_to_have_text("-")
@@ -133,5 +133,5 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     assert (ticket.category, ticket.urgency, ticket.status) == (
         None,
         "",
-        Ticket.Status.AWAITING_REVIEW,
+        Ticket.Status.NEEDS_MANUAL_TRIAGE,
     )

@@ -134,7 +134,8 @@ def test_undo_reverses_the_approval_and_twice_is_harmless(reviewer_api, proposal
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json()["status"] == "undone"
     ticket = Ticket.objects.get(pk=proposal.ticket_id)
-    assert (ticket.category, ticket.urgency, ticket.status) == (None, "", "awaiting_review")
+    # The labels are restored; nothing awaits review any more, so a person takes it over.
+    assert (ticket.category, ticket.urgency, ticket.status) == (None, "", "needs_manual_triage")
     assert TicketNote.objects.get(ticket=ticket).retracted_at is not None
     assert not ChangeRecord.objects.filter(
         ticket=ticket, reversible=True, reverted_at=None
@@ -183,6 +184,27 @@ def test_a_safe_stop_cannot_be_approved(reviewer_api, new_ticket) -> None:  # ty
 
     assert response.status_code == 409
     assert "reject it to take the ticket over" in response.json()["detail"]
+    assert TriageProposal.objects.get(pk=stopped.pk).status == "pending"
+    assert not TicketNote.objects.exists()
+
+
+def test_a_safe_stop_is_taken_over_by_rejecting_it(reviewer_api, new_ticket) -> None:  # type: ignore[no-untyped-def]
+    """Rejecting is how a person takes a safe stop over; it judged nothing, so without the
+    right labels it teaches nothing either."""
+    stopped = triage_ticket_run(
+        ticket_id=new_ticket.pk,
+        backend=ScriptedBackend(*[turn(tool_use("list_reply_templates", {}))] * 8),
+    )
+    assert stopped is not None
+    assert stopped.outcome == "safe_stop"
+
+    response = reviewer_api.post(
+        f"/api/proposals/{stopped.pk}/reject/", {"reason": "I will triage it myself."}
+    )
+
+    assert (response.status_code, response.json()["status"]) == (200, "rejected")
+    assert Ticket.objects.get(pk=new_ticket.pk).status == "needs_manual_triage"
+    assert not EvaluationExample.objects.exists()
 
 
 def test_invalid_edits_are_a_400_and_nothing_changes(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
