@@ -11,7 +11,8 @@ from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from agent.models import TriageProposal
+from agent.models import TraceStep, TriageProposal
+from agent.review import proposal_approve
 from agent.services import triage_ticket_run
 from tests.agent.scripted import ScriptedBackend, submit
 from tests.conftest import CHROMIUM
@@ -135,3 +136,49 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
         "",
         Ticket.Status.NEEDS_MANUAL_TRIAGE,
     )
+
+
+def _reviewer_logs_in(page: Page, live_server: LiveServer, username: str = "rita"):  # type: ignore[no-untyped-def]
+    reviewer = UserFactory(username=username, password=PASSWORD, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name=SUPPORT_REVIEWERS))
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
+    return reviewer
+
+
+def test_an_undone_ticket_waits_in_manual_triage_and_is_rerun_in_the_browser(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """Undo leaves the ticket with a person: the manual-triage queue lists it, and its page
+    sends it back to the agent, whose new proposal waits in the review queue."""
+    ticket = TicketFactory(subject="Charged twice this month", body="Please refund one charge.")
+    proposal = triage_ticket_run(
+        ticket_id=ticket.pk, backend=ScriptedBackend(submit(ticket.pk, urgency="high"))
+    )
+    assert proposal is not None
+    reviewer = _reviewer_logs_in(page, live_server)
+    proposal_approve(proposal=proposal, reviewer=reviewer)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+    page.click("#undo")
+    expect(page.locator("#proposal-status")).to_have_text("Approval undone")
+
+    page.goto(f"{live_server.url}/admin/tickets/ticket/?queue=manual")
+    expect(page.locator("#content h1")).to_contain_text("Manual triage")
+    row = page.locator("#result_list tbody tr", has_text="Charged twice this month")
+    expect(row).to_contain_text("Proposal · approval undone")
+    row.get_by_role("link", name=str(ticket.pk), exact=True).click()
+    expect(page.locator("#triage-queue")).to_contain_text("The agent no longer holds this ticket")
+
+    # The re-run is queued after commit; tasks run in process here, so the offline agent
+    # triages the ticket before the page comes back.
+    page.click("#rerun-triage", timeout=60_000)
+    expect(page.locator(".messagelist")).to_contain_text("is queued for triage again")
+    new = TriageProposal.objects.filter(ticket=ticket, status="pending").get()
+    assert new.pk != proposal.pk
+    step = TraceStep.objects.get(run=proposal.run, kind="rerun")
+    assert step.actor == reviewer
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
+    expect(page.get_by_role("link", name=f"#{ticket.pk} Charged twice this month")).to_be_visible()

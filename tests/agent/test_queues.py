@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from agent.models import TriageProposal
+from agent.rerun import triage_rerun
 from agent.review import ProposalEdits, proposal_approve, proposal_reject, proposal_undo
 from agent.selectors import (
     DONE_STATUSES,
@@ -59,6 +60,20 @@ def triaged(outcome: str) -> TriageProposal:
     return proposal
 
 
+def came_in_while_switched_off() -> Ticket:
+    """A ticket triaged while the kill switch was off: a safe stop, no model call."""
+    settings_row = agent_settings_get()
+    settings_row.agent_enabled = False
+    settings_row.save()
+    ticket = TicketFactory(subject="Came in while the agent was off")
+    stopped = triage_ticket_run(ticket_id=ticket.pk, backend=ScriptedBackend())
+    assert stopped is not None
+    assert stopped.error == "the agent is switched off (kill switch)"
+    settings_row.agent_enabled = True
+    settings_row.save()
+    return ticket
+
+
 def state(ticket: Ticket) -> State:
     ticket.refresh_from_db()
     newest = ticket.proposals.order_by("-created_at", "-id").first()
@@ -105,14 +120,7 @@ def reach_every_state(reviewer, django_capture_on_commit_callbacks, monkeypatch)
 
     for outcome in TURNS:  # pending review
         tickets.append(triaged(outcome).ticket)
-    settings_row = agent_settings_get()
-    settings_row.agent_enabled = False
-    settings_row.save()
-    switched_off = TicketFactory(subject="Came in while the agent was off")
-    assert triage_ticket_run(ticket_id=switched_off.pk, backend=ScriptedBackend()) is not None
-    settings_row.agent_enabled = True
-    settings_row.save()
-    tickets.append(switched_off)
+    tickets.append(came_in_while_switched_off())
 
     for outcome in ("proposal", "clarification", "refusal"):  # approved as they are
         tickets.append(proposal_approve(proposal=triaged(outcome), reviewer=reviewer).ticket)
@@ -131,6 +139,20 @@ def reach_every_state(reviewer, django_capture_on_commit_callbacks, monkeypatch)
     for outcome in ("proposal", "clarification", "refusal"):  # approved, then undone
         approved = proposal_approve(proposal=triaged(outcome), reviewer=reviewer)
         tickets.append(proposal_undo(proposal=approved, reviewer=reviewer).ticket)
+    # Sent back to the agent by a person (after an undo, a rejection, a kill-switch safe
+    # stop), and one so sent that the agent has triaged again.
+    undone = proposal_approve(proposal=triaged("proposal"), reviewer=reviewer)
+    sent_back = [
+        proposal_undo(proposal=undone, reviewer=reviewer).ticket,
+        proposal_reject(proposal=triaged("refusal"), reviewer=reviewer, reason="No.").ticket,
+        came_in_while_switched_off(),
+    ]
+    for ticket in sent_back:
+        triage_rerun(ticket_id=ticket.pk, requested_by=reviewer)
+    again = proposal_reject(proposal=triaged("proposal"), reviewer=reviewer, reason="No.").ticket
+    triage_rerun(ticket_id=again.pk, requested_by=reviewer)
+    assert triage_ticket_run(ticket_id=again.pk, backend=ScriptedBackend(clarify(again.pk)))
+    tickets += [*sent_back, again]
     tickets.append(
         ticket_record_history(
             external_id="history-1",
@@ -165,6 +187,9 @@ REACHABLE: dict[State, set[str]] = {
     ("needs_manual_triage", "proposal", "undone"): {"manual"},
     ("needs_manual_triage", "clarification", "undone"): {"manual"},
     ("needs_manual_triage", "refusal", "undone"): {"manual"},
+    ("queued", "proposal", "undone"): {"in_flight"},
+    ("queued", "refusal", "rejected"): {"in_flight"},
+    ("queued", "safe_stop", "superseded"): {"in_flight"},
     ("resolved", "-", "-"): {"done"},
 }
 
