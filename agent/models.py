@@ -76,6 +76,7 @@ class AgentRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        permissions = [("rerun_triage", "Can re-run triage on a ticket")]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status="running") | ~models.Q(outcome=""),
@@ -118,6 +119,7 @@ class TraceStep(models.Model):
         APPROVAL = "approval", "Approval"
         REJECTION = "rejection", "Rejection"
         ROLLBACK = "rollback", "Rollback"
+        RERUN = "rerun", "Re-run requested"
 
     run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
@@ -154,6 +156,8 @@ class TriageProposal(models.Model):
         EDITED = "edited", "Edited and approved"
         REJECTED = "rejected", "Rejected"
         UNDONE = "undone", "Approval undone"
+        # A pending safe stop decided nothing; a re-run of triage replaces it.
+        SUPERSEDED = "superseded", "Superseded by a re-run"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="proposals")
     run = models.OneToOneField(AgentRun, on_delete=models.PROTECT, related_name="proposal")

@@ -8,12 +8,21 @@ from rest_framework.request import Request
 
 REVIEW_PERMISSION = "agent.review_triageproposal"
 VIEW_PROPOSALS_PERMISSION = "agent.view_triageproposal"
+RERUN_PERMISSION = "agent.rerun_triage"
 
 
 def user_can_review(user: Any) -> bool:
     """Support reviewers and Triage admins (through their group's permission), and superusers."""
     return bool(
         user and user.is_authenticated and user.is_active and user.has_perm(REVIEW_PERMISSION)
+    )
+
+
+def user_can_rerun(user: Any) -> bool:
+    """Support reviewers and Triage admins (through their group's permission), and superusers:
+    a re-run calls the model again, so it is a permission of its own."""
+    return bool(
+        user and user.is_authenticated and user.is_active and user.has_perm(RERUN_PERMISSION)
     )
 
 

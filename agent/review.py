@@ -55,6 +55,10 @@ def proposal_approve(
     its category and urgency; journals every write in one change set; traces the approval.
     Edits that change anything mark it ``edited`` and record a correction."""
     proposal, ticket = _lock_pending(proposal, reviewer)
+    if proposal.outcome == Outcome.SAFE_STOP:
+        raise ReviewConflict(
+            "a safe stop has nothing to approve; reject it to take the ticket over"
+        )
     edits = edits or ProposalEdits()
     final = _final_values(proposal, edits)
     change_set = uuid.uuid4()
@@ -130,25 +134,13 @@ def proposal_reject(
     *, proposal: TriageProposal, reviewer: Any, reason: str, correct: ProposalEdits | None = None
 ) -> TriageProposal:
     """Rejects a pending proposal: a human takes the ticket over. The reason (and, optionally,
-    the right category and urgency) is recorded as a correction."""
+    the right category and urgency) is recorded as a correction; a safe stop, taken over this
+    way, records one only with the right labels."""
     reason = reason.strip()
     if not reason:
         raise ValueError("a reason is required to reject a proposal")
     proposal, ticket = _lock_pending(proposal, reviewer)
-    before = {field: getattr(ticket, field) for field in TICKET_FIELDS}
-    ticket.status, ticket.status_changed_at = Ticket.Status.NEEDS_MANUAL_TRIAGE, timezone.now()
-    ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
-    _journal(
-        uuid.uuid4(),
-        ticket,
-        reviewer,
-        ChangeRecord.Action.UPDATE,
-        ticket,
-        "rejected the agent's proposal; manual triage",
-        before,
-        {field: getattr(ticket, field) for field in TICKET_FIELDS},
-        reversible=False,
-    )
+    _to_manual_triage(ticket, reviewer, "rejected the agent's proposal; manual triage")
     proposal.status = TriageProposal.Status.REJECTED
     proposal.review_reason = reason
     proposal.reviewed_by, proposal.reviewed_at = reviewer, timezone.now()
@@ -156,18 +148,23 @@ def proposal_reject(
     Tracer(proposal.run).record(
         "rejection", f"Rejected by {reviewer}: {reason}", actor=reviewer, payload={"reason": reason}
     )
-    proposal_corrected.send(
-        sender=TriageProposal, proposal=proposal, reviewer=reviewer, correct=correct
-    )
+    labelled = correct is not None and correct.category is not None and bool(correct.urgency)
+    # Taking a safe stop over judges nothing the agent said (it said nothing): only the right
+    # labels, when the reviewer gives them, are a correction worth learning from.
+    if proposal.outcome != Outcome.SAFE_STOP or labelled:
+        proposal_corrected.send(
+            sender=TriageProposal, proposal=proposal, reviewer=reviewer, correct=correct
+        )
     return proposal
 
 
 @write_path(
     caused_by="review",
-    writes="retracts the published note and restores the ticket's category, urgency and status",
+    writes="retracts the published note, restores the ticket's category and urgency, and moves "
+    "the ticket to manual triage when it would be left awaiting a review that is over",
     risk=Risk.INTERNAL_WRITE,
-    audit="the reverted ChangeRecords (reverted_at, reverted_by) and a rollback step on the "
-    "run's trace",
+    audit="the reverted ChangeRecords (reverted_at, reverted_by), the move to manual triage in "
+    "the journal, and a rollback step on the run's trace",
     undo_how="It is itself the rollback. Both states stay in the journal; a ticket that needs "
     "the labels again is triaged again.",
     permission=REVIEW_PERMISSION,
@@ -175,8 +172,10 @@ def proposal_reject(
 @transaction.atomic
 def proposal_undo(*, proposal: TriageProposal, reviewer: Any) -> TriageProposal:
     """Reverses an approval's change set: the note is retracted, the ticket's labels and status
-    restored. Undoing twice is harmless. If the ticket changed since the approval, nothing is
-    reverted and ``ReviewConflict`` says what changed."""
+    restored. A ticket restored to ``awaiting_review`` then goes to manual triage: its proposal
+    is no longer pending, so nothing awaits review, and a person (or a re-run) takes it.
+    Undoing twice is harmless. If the ticket changed since the approval, nothing is reverted
+    and ``ReviewConflict`` says what changed."""
     _require_reviewer(reviewer)
     proposal = TriageProposal.objects.select_for_update().get(pk=proposal.pk)
     if proposal.status == TriageProposal.Status.UNDONE:
@@ -194,15 +193,42 @@ def proposal_undo(*, proposal: TriageProposal, reviewer: Any) -> TriageProposal:
         _revert(record, ticket, now)
         record.reverted_at, record.reverted_by = now, reviewer
         record.save(update_fields=["reverted_at", "reverted_by"])
+    if ticket.status == Ticket.Status.AWAITING_REVIEW:
+        _to_manual_triage(ticket, reviewer, "approval undone; nothing awaits review: manual triage")
     proposal.status = TriageProposal.Status.UNDONE
     proposal.save(update_fields=["status"])
     Tracer(proposal.run).record(
         "rollback",
-        f"Approval undone by {reviewer}: {len(records)} changes reverted",
+        f"Approval undone by {reviewer}: {len(records)} changes reverted; the ticket is "
+        f"{ticket.get_status_display().lower()}",
         actor=reviewer,
-        payload={"change_set": str(proposal.change_set), "reverted": [r.pk for r in records]},
+        payload={
+            "change_set": str(proposal.change_set),
+            "reverted": [r.pk for r in records],
+            "status": ticket.status,
+        },
     )
     return proposal
+
+
+def _to_manual_triage(ticket: Ticket, reviewer: Any, summary: str) -> None:
+    """A person takes the ticket over: it moves to manual triage, journaled (a move between
+    queues, not undone by itself: the journal keeps the status it had)."""
+    before = {field: getattr(ticket, field) for field in TICKET_FIELDS}
+    ticket.status, ticket.status_changed_at = Ticket.Status.NEEDS_MANUAL_TRIAGE, timezone.now()
+    ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
+    after = {field: getattr(ticket, field) for field in TICKET_FIELDS}
+    _journal(
+        uuid.uuid4(),
+        ticket,
+        reviewer,
+        ChangeRecord.Action.UPDATE,
+        ticket,
+        summary,
+        before,
+        after,
+        reversible=False,
+    )
 
 
 def _require_reviewer(reviewer: Any) -> None:
@@ -217,10 +243,6 @@ def _lock_pending(proposal: TriageProposal, reviewer: Any) -> tuple[TriagePropos
     locked = TriageProposal.objects.select_for_update().select_related("run").get(pk=proposal.pk)
     if locked.status != TriageProposal.Status.PENDING:
         raise ReviewConflict(f"this proposal is already {locked.get_status_display().lower()}")
-    if locked.outcome == Outcome.SAFE_STOP:
-        raise ReviewConflict(
-            "a safe stop has nothing to approve; reject it to take the ticket over"
-        )
     return locked, Ticket.objects.select_for_update().get(pk=locked.ticket_id)
 
 

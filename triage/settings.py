@@ -62,6 +62,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "triage.urls"
+# After logging in without a ?next=, staff land on the review queue (triage.landing.home).
+LOGIN_REDIRECT_URL = "home"
 WSGI_APPLICATION = "triage.wsgi.application"
 ASGI_APPLICATION = "triage.asgi.application"
 

@@ -2,18 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from triage.health import healthz
+from triage.landing import admin_login, home
 
 urlpatterns = [
-    # Staff land on the review queue: pending proposals.
-    path(
-        "",
-        RedirectView.as_view(url="/admin/agent/triageproposal/?status__exact=pending"),
-        name="home",
-    ),
+    # Staff land on the review queue (pending proposals), after logging in too.
+    path("", home, name="home"),
+    path("admin/login/", admin_login),  # before the admin's own: the same page, another landing
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/", include("agent.urls")),

@@ -1,5 +1,6 @@
-"""The agent's admin: runs and their traces, the review queue, and the agent settings."""
+"""The agent's admin: runs and their traces, the review queue, the ticket pages' queues, and
+the agent settings."""
 
-from agent.admin import review, runs
+from agent.admin import review, runs, tickets
 
-__all__ = ["review", "runs"]
+__all__ = ["review", "runs", "tickets"]

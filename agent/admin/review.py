@@ -9,10 +9,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html_join
 
 from agent.admin.runs import ReadOnlyAdmin
 from agent.models import Outcome, TriageProposal
@@ -24,11 +25,22 @@ from agent.review import (
     proposal_reject,
     proposal_undo,
 )
+from agent.selectors import QUEUE_ORDER, Queue, agent_settings_get, proposal_list
 from agent.workflows.support_triage.model_store import high_confidence_evidence
-from tickets.models import URGENCY_RANK, Category, ChangeRecord, Urgency
+from tickets.models import Category, ChangeRecord, Urgency
 from triage.validation import validate_text
 
-QUEUE_ORDER = ["urgency_rank", "created_at", "id"]
+REVIEW_QUEUE_TITLE = "Review queue: drafts awaiting review, most urgent first"
+
+
+def review_queue_url() -> str:
+    """Where reviewers work: the pending proposals, in the queue's order."""
+    return reverse("admin:agent_triageproposal_changelist") + "?status__exact=pending"
+
+
+def manual_queue_url() -> str:
+    """The tickets that need a person and have no draft to review."""
+    return reverse("admin:tickets_ticket_changelist") + f"?queue={Queue.MANUAL}"
 
 
 class QueueChangeList(ChangeList):
@@ -79,6 +91,7 @@ class ReviewForm(forms.Form):
 class TriageProposalAdmin(ReadOnlyAdmin):
     list_display = [
         "ticket_subject",
+        "needs",
         "outcome",
         "urgency",
         "category",
@@ -103,18 +116,10 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     actions = ["bulk_approve"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TriageProposal]:
-        """The queue order: most urgent first, then oldest first."""
-        rank = Case(
-            *[
-                When(urgency=level, then=Value(position))
-                for level, position in URGENCY_RANK.items()
-            ],
-            default=Value(len(URGENCY_RANK)),
-            output_field=IntegerField(),
-        )
+        """The queue order (``QUEUE_ORDER``): what needs a person first, then most urgent,
+        then oldest. The same selector, so the same order, as the API's queue."""
         # Annotated before ordering (ModelAdmin.get_queryset would order first, and fail).
-        queryset = TriageProposal.objects.annotate(urgency_rank=rank)
-        return queryset.order_by(*self.get_ordering(request))
+        return proposal_list()
 
     def get_ordering(self, request: HttpRequest) -> Any:
         return QUEUE_ORDER
@@ -130,6 +135,31 @@ class TriageProposalAdmin(ReadOnlyAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return QueueChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """The queue says what it is, and whether the agent is switched off."""
+        pending = request.GET.get("status__exact") == TriageProposal.Status.PENDING
+        context = {
+            "title": REVIEW_QUEUE_TITLE if pending else "Triage proposals, most urgent first",
+            "agent_switched_off": not agent_settings_get().agent_enabled,
+            "manual_queue_url": manual_queue_url(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    @admin.display(description="needs")
+    def needs(self, proposal: TriageProposal) -> str:
+        """Marks the rows a person should see first; the queue's style highlights them."""
+        marks = []
+        if proposal.requires_human_action:
+            marks.append(("flagged", "a person"))
+        if proposal.injection_suspected:
+            marks.append(("flagged", "injection?"))
+        if proposal.urgency == Urgency.URGENT:
+            marks.append(("urgent", "urgent"))
+        if not marks:
+            return "-"
+        return format_html_join(" ", '<span class="queue-mark queue-{}">{}</span>', marks)
 
     @admin.display(description="ticket", ordering="ticket__subject")
     def ticket_subject(self, proposal: TriageProposal) -> str:
@@ -219,7 +249,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         pending = self.get_queryset(request).filter(status=TriageProposal.Status.PENDING)
         following = pending.exclude(pk=done.pk).order_by(*QUEUE_ORDER).first()
         if following is None:
-            return reverse("admin:agent_triageproposal_changelist") + "?status__exact=pending"
+            return review_queue_url()
         return reverse("admin:agent_triageproposal_change", args=[following.pk])
 
     # --- bulk approve ----------------------------------------------------------------------

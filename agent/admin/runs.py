@@ -152,10 +152,6 @@ class TicketWithRunsAdmin(TicketAdmin):
         return trace_timeline(run) if run else "No agent run yet."
 
 
-admin.site.unregister(Ticket)
-admin.site.register(Ticket, TicketWithRunsAdmin)
-
-
 @admin.register(AgentSettings)
 class AgentSettingsAdmin(admin.ModelAdmin):
     """One row; the list page goes straight to it."""

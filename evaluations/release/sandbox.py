@@ -8,7 +8,8 @@ an approval and its undo) is gone afterwards; only ids drawn from sequences stay
   no secret may appear in what the run stored;
 - approval: triage alone changes nothing on the ticket; a user without the review permission
   is refused by every review service, and nothing is written;
-- undo: approving and then undoing leaves the ticket as it was.
+- undo: approving and then undoing leaves the ticket as it was, but for its queue: one that
+  awaited review goes to manual triage, since its proposal no longer does.
 """
 
 import json
@@ -224,7 +225,7 @@ def _triage_and_review(report: SandboxReport) -> None:
     report.approval_changed = _differences(before_approval, _ticket_state(ticket))
     proposal_undo(proposal=proposal, reviewer=reviewer)
     report.undo_ran = True
-    report.undo_left_changed = _differences(before_approval, _ticket_state(ticket))
+    report.undo_left_changed = _differences(_after_undo(before_approval), _ticket_state(ticket))
     kinds = run.steps.order_by("position").values_list("kind", flat=True)
     report.review_step_kinds = [k for k in kinds if k in {"approval", "rollback"}]
 
@@ -324,6 +325,14 @@ def _ticket_state(ticket: Ticket) -> dict[str, Any]:
             TicketNote.objects.filter(ticket=fresh, retracted_at=None).values_list("pk", flat=True)
         ),
     }
+
+
+def _after_undo(before_approval: dict[str, Any]) -> dict[str, Any]:
+    """The ticket as an undo must leave it: as before the approval, except that a ticket that
+    awaited review now waits in manual triage (the undone proposal awaits nothing)."""
+    if before_approval["status"] != Ticket.Status.AWAITING_REVIEW:
+        return before_approval
+    return {**before_approval, "status": Ticket.Status.NEEDS_MANUAL_TRIAGE}
 
 
 def _differences(

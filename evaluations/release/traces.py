@@ -25,6 +25,7 @@ REVIEW_STEPS = {
     TriageProposal.Status.EDITED: ["approval"],
     TriageProposal.Status.UNDONE: ["approval", "rollback"],
     TriageProposal.Status.REJECTED: ["rejection"],
+    TriageProposal.Status.SUPERSEDED: ["rerun"],
 }
 
 

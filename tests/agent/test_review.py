@@ -134,7 +134,8 @@ def test_undo_reverses_the_approval_and_twice_is_harmless(reviewer_api, proposal
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.json()["status"] == "undone"
     ticket = Ticket.objects.get(pk=proposal.ticket_id)
-    assert (ticket.category, ticket.urgency, ticket.status) == (None, "", "awaiting_review")
+    # The labels are restored; nothing awaits review any more, so a person takes it over.
+    assert (ticket.category, ticket.urgency, ticket.status) == (None, "", "needs_manual_triage")
     assert TicketNote.objects.get(ticket=ticket).retracted_at is not None
     assert not ChangeRecord.objects.filter(
         ticket=ticket, reversible=True, reverted_at=None
@@ -183,6 +184,27 @@ def test_a_safe_stop_cannot_be_approved(reviewer_api, new_ticket) -> None:  # ty
 
     assert response.status_code == 409
     assert "reject it to take the ticket over" in response.json()["detail"]
+    assert TriageProposal.objects.get(pk=stopped.pk).status == "pending"
+    assert not TicketNote.objects.exists()
+
+
+def test_a_safe_stop_is_taken_over_by_rejecting_it(reviewer_api, new_ticket) -> None:  # type: ignore[no-untyped-def]
+    """Rejecting is how a person takes a safe stop over; it judged nothing, so without the
+    right labels it teaches nothing either."""
+    stopped = triage_ticket_run(
+        ticket_id=new_ticket.pk,
+        backend=ScriptedBackend(*[turn(tool_use("list_reply_templates", {}))] * 8),
+    )
+    assert stopped is not None
+    assert stopped.outcome == "safe_stop"
+
+    response = reviewer_api.post(
+        f"/api/proposals/{stopped.pk}/reject/", {"reason": "I will triage it myself."}
+    )
+
+    assert (response.status_code, response.json()["status"]) == (200, "rejected")
+    assert Ticket.objects.get(pk=new_ticket.pk).status == "needs_manual_triage"
+    assert not EvaluationExample.objects.exists()
 
 
 def test_invalid_edits_are_a_400_and_nothing_changes(reviewer_api, proposal) -> None:  # type: ignore[no-untyped-def]
@@ -325,6 +347,91 @@ def test_admin_queue_orders_by_urgency_then_age_and_filters(
     html = page.content.decode()
 
     assert html.index("urgent ticket") < html.index("normal ticket") < html.index("low ticket")
+
+
+def test_the_queue_puts_what_needs_a_person_first_in_the_admin_and_the_api(
+    client: Client, reviewer, reviewer_api, history
+) -> None:  # type: ignore[no-untyped-def]
+    """A human action, then a suspected injection, then urgency (none counts as high), then
+    age: a declined $2,300 refund comes before low-priority questions, whatever its urgency."""
+    from tests.agent.test_queues import clarify, decline, exhaust
+    from tests.factories import TicketFactory
+
+    def made(subject: str, *turns):  # type: ignore[no-untyped-def]
+        ticket = TicketFactory(subject=subject)
+        steps = [step(ticket.pk) if callable(step) else step for step in turns]
+        flat = [s for step in steps for s in (step if isinstance(step, list) else [step])]
+        proposal = triage_ticket_run(ticket_id=ticket.pk, backend=ScriptedBackend(*flat))
+        assert proposal is not None
+        return proposal
+
+    # Created oldest first, in an order unlike the queue's.
+    low_old = made("a low question, old", lambda pk: submit(pk, urgency="low"))
+    low_new = made("a low question, new", lambda pk: submit(pk, urgency="low"))
+    refund = made("refund me $2,300 now", decline)
+    stopped = made("a safe stop", exhaust)
+    normal = made("a normal request", lambda pk: submit(pk, urgency="normal"))
+    injected = made("an injection", lambda pk: submit(pk, urgency="low", injection_suspected=True))
+    asked = made("which invoice?", clarify)
+    urgent = made("production is down", lambda pk: submit(pk, urgency="urgent"))
+    high = made("one customer blocked", lambda pk: submit(pk, urgency="high"))
+    expected = [refund, injected, urgent, stopped, asked, high, normal, low_old, low_new]
+    client.force_login(reviewer)
+
+    page = client.get("/admin/agent/triageproposal/?status__exact=pending").content.decode()
+    api = reviewer_api.get("/api/proposals/?status=pending").json()
+
+    positions = [page.index(f"#{p.ticket_id} {p.ticket.subject}") for p in expected]
+    assert positions == sorted(positions)
+    assert [row["id"] for row in api["results"]] == [p.pk for p in expected]
+    assert "<h1>Review queue: drafts awaiting review, most urgent first</h1>" in page
+    assert page.count('class="queue-mark queue-flagged"') == 2  # the refusal, the injection
+    assert page.count('class="queue-mark queue-urgent"') == 1
+
+
+def test_the_queue_warns_when_the_agent_is_switched_off(client: Client, reviewer, db) -> None:  # type: ignore[no-untyped-def]
+    from agent.selectors import agent_settings_get
+
+    client.force_login(reviewer)
+    url = "/admin/agent/triageproposal/?status__exact=pending"
+    assert 'id="kill-switch-banner"' not in client.get(url).content.decode()
+    agent_settings = agent_settings_get()
+    agent_settings.agent_enabled = False
+    agent_settings.save()
+
+    page = client.get(url).content.decode()
+
+    assert 'id="kill-switch-banner"' in page
+    assert "The agent is switched off (kill switch)." in page
+
+
+def test_reviewers_land_on_the_queue_after_logging_in(client: Client, db) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Group, Permission
+
+    reviewer = UserFactory(username="rita", is_staff=True)
+    reviewer.groups.add(Group.objects.get(name="Support reviewers"))
+    curator = UserFactory(username="cora", is_staff=True)  # staff who may not see proposals
+    curator.user_permissions.add(Permission.objects.get(codename="view_category"))
+    queue = "/admin/agent/triageproposal/?status__exact=pending"
+
+    login_page = client.get("/admin/login/").content.decode()
+    landed = client.post(
+        "/admin/login/", {"username": "rita", "password": "correct-horse-battery"}, follow=True
+    )
+    index = client.get("/admin/").content.decode()
+    client.logout()
+    asked = client.post(
+        "/admin/login/?next=/admin/tickets/",
+        {"username": "rita", "password": "correct-horse-battery"},
+    )
+    client.logout()
+    client.force_login(curator)
+
+    assert 'name="next" value="/"' in login_page
+    assert landed.redirect_chain == [("/", 302), (queue, 302)]
+    assert f'href="{queue}" id="review-queue-link"' in index  # and a link from the index
+    assert asked.url == "/admin/tickets/"  # an explicit next still wins
+    assert client.get("/").url == "/admin/"
 
 
 def test_bulk_approve_takes_only_pending_high_confidence_proposals(
