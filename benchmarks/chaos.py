@@ -34,6 +34,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class Figures:
     scenario: str
     tickets: int = 0
     faults: int = 0
+    hit: int = 0  # tickets being triaged when a kill came, summed over the kills
     outcomes: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     stuck: int = 0
@@ -85,9 +87,11 @@ class Worker:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.started_at = datetime.now(UTC)
 
     def start(self) -> None:
         self.starts += 1
+        self.started_at = datetime.now(UTC)
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             out.write(f"\n===== chaos: worker start {self.starts}\n".encode())
@@ -232,7 +236,8 @@ def run_kill(
     args: argparse.Namespace, rng: random.Random, figures: Figures, worker: Worker
 ) -> dict[int, int]:
     """Kills the worker ``--kills`` times, each at a random moment after it is ready and while
-    a ticket is being triaged; returns the kills that hit each ticket (it was triaging)."""
+    it triages a ticket; returns the kills that hit each ticket (claimed by the killed worker;
+    a ticket left in triaging by an earlier kill is not hit again)."""
     from tickets.models import Ticket
 
     sweeper = Sweeper()
@@ -241,16 +246,15 @@ def run_kill(
     ingest(args.tickets, rng)
     for _ in range(args.kills):
         time.sleep(rng.uniform(0.5, args.kill_window))
-        busy = wait_until(
-            lambda: Ticket.objects.filter(status="triaging").exists(), timeout=60, sweeper=sweeper
-        )
-        if not busy:
+        claimed = Ticket.objects.filter(status="triaging", status_changed_at__gte=worker.started_at)
+        if not wait_until(claimed.exists, timeout=60, sweeper=sweeper):
             print("  no ticket was being triaged: no more kills", flush=True)
             break
         worker.kill()
-        hit = list(Ticket.objects.filter(status="triaging").values_list("pk", flat=True))
+        hit = list(claimed.values_list("pk", flat=True))
         hits.update(hit)
         figures.faults += 1
+        figures.hit += len(hit)
         print(f"  kill -9 {figures.faults}: {len(hit)} tickets triaging, "
               f"{len(waiting_ids())} waiting; restarting the worker", flush=True)  # fmt: skip
         worker.start()
@@ -350,13 +354,14 @@ def scenario(name: str, args: argparse.Namespace) -> Figures:
 
 
 def report(results: list[Figures]) -> None:
-    print("\n| scenario | tickets | faults | outcomes | duplicates | stuck | runs per ticket "
-          "| max runs | requeued | wall |")  # fmt: skip
-    print("|---|---:|---:|---|---:|---:|---|---:|---:|---:|")
+    print("\n| scenario | tickets | faults | tickets hit | outcomes | duplicates | stuck "
+          "| runs per ticket | max runs | requeued | wall |")  # fmt: skip
+    print("|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|")
     for figures in results:
         outcomes = ", ".join(f"{kind} {count}" for kind, count in sorted(figures.outcomes.items()))
         runs = ", ".join(f"{runs}: {count}" for runs, count in sorted(figures.runs.items()))
-        print(f"| {figures.scenario} | {figures.tickets} | {figures.faults} | {outcomes} "
+        print(f"| {figures.scenario} | {figures.tickets} | {figures.faults} | {figures.hit} "
+              f"| {outcomes} "
               f"| {figures.duplicates} | {figures.stuck} | {runs} | {max(figures.runs, default=0)} "
               f"| {figures.requeued} | {figures.wall_seconds:.0f} s |")  # fmt: skip
     for figures in results:
