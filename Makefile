@@ -1,5 +1,5 @@
 # Convenience targets; each one calls dev.py, which needs only Python.
-.PHONY: demo test setup lint lock ci
+.PHONY: demo test setup lint lock chaos ci
 
 demo:
 	python3 dev.py demo
@@ -15,6 +15,9 @@ lint:
 
 lock:
 	python3 dev.py lock
+
+chaos:
+	python3 dev.py chaos
 
 ci:
 	bash .ci/run

@@ -4,6 +4,8 @@
 python3 dev.py demo    set everything up and serve the demo on http://127.0.0.1:8000
 python3 dev.py test    run the test suite (extra arguments go to pytest)
 python3 dev.py gate    the release gate on a freshly seeded database (CI runs it too)
+python3 dev.py chaos   kill -9 the worker, flush the broker: every ticket still triaged once
+                       (needs PostgreSQL and Redis on 127.0.0.1; --quick, --tickets N, ...)
 python3 dev.py setup   create .venv and install the locked dependencies only
 python3 dev.py lint    ruff and mypy
 python3 dev.py lock    re-resolve requirements.lock from pyproject.toml
@@ -111,6 +113,13 @@ def gate(database_urls: list[str], *, record: bool = False) -> None:
             run(PYTHON, "manage.py", "release_check", flag, GATE_BASELINE, env=env, ok=verdicts)
 
 
+def chaos(chaos_args: list[str]) -> None:
+    """The chaos run (``benchmarks/chaos.py``): a real worker killed and the broker flushed
+    mid-run; fails if a ticket is lost, stuck or triaged twice."""
+    setup()
+    run(PYTHON, "benchmarks/chaos.py", *chaos_args)
+
+
 def lint() -> None:
     setup()
     run(PYTHON, "-m", "ruff", "check", ".")
@@ -146,6 +155,8 @@ def main() -> None:
             setup()
         elif command == "gate":
             gate([arg for arg in rest if arg != "--record"], record="--record" in rest)
+        elif command == "chaos":
+            chaos(rest)
         elif command == "lint":
             lint()
         elif command == "lock":
