@@ -1,8 +1,19 @@
 """Reads on agent data."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
 from agent.models import AgentRun, AgentSettings, TraceStep, TriageProposal
+from tickets.models import URGENCY_RANK
+
+# The review queue's order: most urgent first (no urgency last), then oldest first. An ordering
+# expression, not an annotation: whatever orders proposals by it (the admin's list, its
+# foreign-key widgets and filters on other models, the API) resolves it on a plain queryset.
+URGENCY_FIRST = Case(
+    *[When(urgency=level, then=Value(position)) for level, position in URGENCY_RANK.items()],
+    default=Value(len(URGENCY_RANK)),
+    output_field=IntegerField(),
+)
+QUEUE_ORDER = (URGENCY_FIRST.asc(), "created_at", "id")
 
 
 def agent_settings_get() -> AgentSettings:

@@ -7,9 +7,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,19 +23,10 @@ from agent.review import (
     proposal_reject,
     proposal_undo,
 )
+from agent.selectors import QUEUE_ORDER
 from agent.workflows.support_triage.model_store import high_confidence_evidence
-from tickets.models import URGENCY_RANK, Category, ChangeRecord, Urgency
+from tickets.models import Category, ChangeRecord, Urgency
 from triage.validation import validate_text
-
-QUEUE_ORDER = ["urgency_rank", "created_at", "id"]
-
-
-class QueueChangeList(ChangeList):
-    """The list's default order is the queue's (the admin's ``ordering`` option cannot name an
-    annotation)."""
-
-    def _get_default_ordering(self) -> list[str]:
-        return QUEUE_ORDER
 
 
 class ReviewForm(forms.Form):
@@ -100,24 +90,10 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["ticket__subject", "ticket__body", "reason", "draft_note"]
     list_select_related = ["ticket", "category"]
+    # The queue order. The admin also orders other models' widgets for proposals by it (an
+    # evaluation example's proposal, say), so it must resolve on a plain queryset.
+    ordering = QUEUE_ORDER
     actions = ["bulk_approve"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[TriageProposal]:
-        """The queue order: most urgent first, then oldest first."""
-        rank = Case(
-            *[
-                When(urgency=level, then=Value(position))
-                for level, position in URGENCY_RANK.items()
-            ],
-            default=Value(len(URGENCY_RANK)),
-            output_field=IntegerField(),
-        )
-        # Annotated before ordering (ModelAdmin.get_queryset would order first, and fail).
-        queryset = TriageProposal.objects.annotate(urgency_rank=rank)
-        return queryset.order_by(*self.get_ordering(request))
-
-    def get_ordering(self, request: HttpRequest) -> Any:
-        return QUEUE_ORDER
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """Bulk approve says how often ``high`` was right on held-out data."""
@@ -127,9 +103,6 @@ class TriageProposalAdmin(ReadOnlyAdmin):
             evidence = high_confidence_evidence()
             actions["bulk_approve"] = (function, name, f"{description} ({evidence})")
         return actions
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return QueueChangeList
 
     @admin.display(description="ticket", ordering="ticket__subject")
     def ticket_subject(self, proposal: TriageProposal) -> str:
