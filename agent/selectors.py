@@ -23,7 +23,10 @@ def agent_settings_get() -> AgentSettings:
 
 
 def proposal_list(*, status: str | None = None) -> QuerySet[TriageProposal]:
-    proposals = TriageProposal.objects.select_related("ticket", "category", "run", "reviewed_by")
+    """Proposals in the review queue's order (the admin's queue uses the same order)."""
+    proposals = TriageProposal.objects.select_related(
+        "ticket", "category", "run", "reviewed_by"
+    ).order_by(*QUEUE_ORDER)
     if status:
         proposals = proposals.filter(status=status)
     return proposals

@@ -327,6 +327,37 @@ def test_admin_queue_orders_by_urgency_then_age_and_filters(
     assert html.index("urgent ticket") < html.index("normal ticket") < html.index("low ticket")
 
 
+def test_the_api_queue_is_in_the_admin_queues_order(client: Client, reviewer, history) -> None:  # type: ignore[no-untyped-def]
+    """One queue, one order: most urgent first, a proposal without urgency last, then oldest."""
+    from tests.factories import TicketFactory
+
+    for subject, step in (
+        ("unclear ticket", None),
+        ("low ticket", "low"),
+        ("urgent ticket", "urgent"),
+        ("normal ticket", "normal"),
+    ):
+        ticket = TicketFactory(subject=subject)
+        ask = {"ticket_id": ticket.pk, "question": "What happened?", "missing": ["details"]}
+        backend = ScriptedBackend(
+            submit(ticket.pk, urgency=step)
+            if step
+            else turn(tool_use("request_clarification", ask))
+        )
+        triage_ticket_run(ticket_id=ticket.pk, backend=backend)
+    client.force_login(reviewer)
+
+    html = client.get("/admin/agent/triageproposal/?status__exact=pending").content.decode()
+    in_admin = sorted(
+        ("unclear ticket", "low ticket", "urgent ticket", "normal ticket"), key=html.index
+    )
+    api = token_client(reviewer).get("/api/proposals/?status=pending").json()
+    in_api = [TriageProposal.objects.get(pk=row["id"]).ticket.subject for row in api["results"]]
+
+    assert in_admin == ["urgent ticket", "normal ticket", "low ticket", "unclear ticket"]
+    assert in_api == in_admin
+
+
 def test_bulk_approve_takes_only_pending_high_confidence_proposals(
     client: Client, reviewer, history
 ) -> None:  # type: ignore[no-untyped-def]
