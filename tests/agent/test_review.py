@@ -417,6 +417,34 @@ def test_admin_reject_records_the_right_labels_only_when_given(
     assert (example.expected_category, example.expected_urgency) == ("account-access", "high")
 
 
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"category": "account-access"}, (["proposal"], "account-access", "")),
+        ({"urgency": "low"}, (["proposal"], "", "low")),
+        ({"category": "account-access", "urgency": "low"}, (["proposal"], "account-access", "low")),
+        ({}, (["clarification", "refusal"], "", "")),
+    ],
+    ids=["category-only", "urgency-only", "both", "neither"],
+)
+def test_a_rejection_records_each_corrected_label_on_its_own(
+    reviewer_api, proposal, labels, expected
+) -> None:  # type: ignore[no-untyped-def]
+    """A label the reviewer did not give is not judged; with none, the example expects any
+    answer but the rejected one (a proposal here) and a safe stop."""
+    response = reviewer_api.post(
+        f"/api/proposals/{proposal.pk}/reject/", {"reason": "Wrong labels.", **labels}
+    )
+
+    assert response.status_code == 200
+    example = EvaluationExample.objects.get()
+    assert (
+        example.acceptable_outcomes,
+        example.expected_category,
+        example.expected_urgency,
+    ) == expected
+
+
 def test_a_nul_in_the_category_on_approve_or_reject_is_a_400_and_changes_nothing(
     reviewer_api, proposal
 ) -> None:  # type: ignore[no-untyped-def]
