@@ -13,6 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from agent.models import TriageProposal
 from agent.services import triage_ticket_run
+from evaluations.models import EvaluationExample
 from tests.agent.scripted import ScriptedBackend, submit
 from tests.conftest import CHROMIUM
 from tests.factories import TicketFactory, UserFactory
@@ -96,7 +97,9 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     edit_form.locator("textarea[name=note]").fill(edited_note)
     page.click("#edit-approve")
     expect(page).to_have_url(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
-    expect(page.locator(".messagelist")).to_contain_text("edit done")
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Approved ticket #{ticket.pk} with your edits."
+    )
 
     page.goto(review_url)
     expect(page.locator("#proposal-status")).to_have_text("Edited and approved")
@@ -118,7 +121,7 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     # Undo: the note is retracted and the labels are as before the approval.
     page.goto(review_url)
     page.click("#undo")
-    expect(page.locator(".messagelist")).to_contain_text("undone")
+    expect(page.locator(".messagelist")).to_have_text(f"Undid the approval of ticket #{ticket.pk}.")
     expect(page.locator("#proposal-status")).to_have_text("Approval undone")
     expect(page.locator(".ticket-note")).to_have_count(0)
     expect(page.locator("#ticket-urgency")).to_have_text("-")
@@ -135,3 +138,61 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
         "",
         Ticket.Status.AWAITING_REVIEW,
     )
+
+
+def _signed_in_reviewer(page: Page, live_server: LiveServer, username: str = "rita") -> None:
+    reviewer = UserFactory(username=username, password=PASSWORD, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name=SUPPORT_REVIEWERS))
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
+
+
+def _pending_proposal(subject: str = "Charged twice this month") -> TriageProposal:
+    ticket = TicketFactory(subject=subject, body="Please refund one charge.")
+    proposal = triage_ticket_run(
+        ticket_id=ticket.pk,
+        backend=ScriptedBackend(
+            submit(ticket.pk, urgency="high", draft_note="Refund the duplicate charge.")
+        ),
+    )
+    assert proposal is not None
+    return proposal
+
+
+def test_a_failed_reject_keeps_both_forms_and_the_edits_are_then_approved(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """Reject without a reason: the page comes back with the error, the chosen right category
+    and an untouched edit form; *Save edits and approve* then publishes the edits."""
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+    reject_form, edit_form = page.locator("#reject-form"), page.locator("#edit-form")
+
+    reject_form.locator("select[name=correct_category]").select_option(label="Account access")
+    page.click("#reject")
+
+    expect(reject_form.locator(".errorlist")).to_have_text(
+        "Say why you reject it: the reason becomes an eval example."
+    )
+    expect(reject_form.locator("select[name=correct_category]")).to_have_value(
+        str(history["login"].pk)
+    )
+    expect(edit_form.locator("select[name=category]")).to_have_value(str(proposal.category_id))
+    expect(edit_form.locator("select[name=urgency]")).to_have_value("high")
+    expect(edit_form.locator("textarea[name=note]")).to_have_value("Refund the duplicate charge.")
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.PENDING
+    assert not EvaluationExample.objects.exists()
+
+    edit_form.locator("textarea[name=note]").fill("Refund INV-20431 once.")
+    page.click("#edit-approve")
+
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Approved ticket #{proposal.ticket_id} with your edits."
+    )
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.EDITED
+    assert TicketNote.objects.get(ticket_id=proposal.ticket_id).body == "Refund INV-20431 once."
+    assert EvaluationExample.objects.get().proposal_id == proposal.pk
