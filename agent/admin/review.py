@@ -191,6 +191,8 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 "ticket": proposal.ticket,
                 "edit_form": edit_form,
                 "reject_form": reject_form,
+                "reject_sentences": reject_form.example_sentences(proposal.outcome),
+                "reject_sentence": reject_form.example_sentence(proposal.outcome),
                 # Typed into a form whose action could no longer be done: shown, not lost.
                 "unsaved": _unsaved(unsaved)
                 if proposal.status != TriageProposal.Status.PENDING

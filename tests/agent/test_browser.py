@@ -196,3 +196,42 @@ def test_a_failed_reject_keeps_both_forms_and_the_edits_are_then_approved(
     assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.EDITED
     assert TicketNote.objects.get(ticket_id=proposal.ticket_id).body == "Refund INV-20431 once."
     assert EvaluationExample.objects.get().proposal_id == proposal.pk
+
+
+def test_the_reject_form_says_what_it_will_save_and_a_category_alone_is_recorded(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """The sentence beside Reject follows the right labels picked; rejecting with only the
+    right category records an example that expects that category, whatever the urgency."""
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+    reject_form, sentence = page.locator("#reject-form"), page.locator("#reject-example")
+    prefix = "Saved as an evaluation example: "
+
+    expect(sentence).to_have_text(
+        f"{prefix}a clarification question or a refusal passes; a proposal fails."
+    )
+    reject_form.locator("select[name=correct_urgency]").select_option("low")
+    expect(sentence).to_have_text(
+        f"{prefix}a proposal with low urgency passes, whatever its category."
+    )
+    reject_form.locator("select[name=correct_category]").select_option(label="Account access")
+    expect(sentence).to_have_text(f"{prefix}a proposal in Account access with low urgency passes.")
+    reject_form.locator("select[name=correct_urgency]").select_option("")
+    expect(sentence).to_have_text(
+        f"{prefix}a proposal in Account access passes, whatever its urgency."
+    )
+
+    reject_form.locator("textarea[name=reason]").fill("A login problem, not billing.")
+    page.click("#reject")
+
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Rejected ticket #{proposal.ticket_id}; saved as an evaluation example."
+    )
+    example = EvaluationExample.objects.get()
+    assert (
+        example.acceptable_outcomes,
+        example.expected_category,
+        example.expected_urgency,
+    ) == (["proposal"], "account-access", "")

@@ -331,6 +331,11 @@ def test_admin_failed_reject_keeps_the_input_and_the_edit_form(
         "urgency": "high",
         "note": "Refund the duplicate charge.",
     }
+    # What Reject will save, for the labels chosen before the error.
+    assert (
+        "Saved as an evaluation example: a proposal in Account access passes, whatever its "
+        "urgency." in html
+    )
     assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
     assert not EvaluationExample.objects.exists()
     assert not TicketNote.objects.exists()
