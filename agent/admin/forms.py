@@ -58,9 +58,11 @@ class RejectForm(forms.Form):
         validators=[validate_text],
     )
     correct_category = forms.ModelChoiceField(
-        queryset=Category.objects.filter(is_active=True), required=False, label="Category"
+        queryset=Category.objects.filter(is_active=True), required=False, label="Right category"
     )
-    correct_urgency = forms.ChoiceField(choices=URGENCY_CHOICES, required=False, label="Urgency")
+    correct_urgency = forms.ChoiceField(
+        choices=URGENCY_CHOICES, required=False, label="Right urgency"
+    )
 
     def clean_reason(self) -> str:
         reason: str = self.cleaned_data["reason"].strip()

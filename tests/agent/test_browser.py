@@ -235,3 +235,21 @@ def test_the_reject_form_says_what_it_will_save_and_a_category_alone_is_recorded
         example.expected_category,
         example.expected_urgency,
     ) == (["proposal"], "account-access", "")
+
+
+def test_every_field_of_the_review_page_has_a_label(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#actions select, #actions textarea')]
+            .filter((field) => field.labels.length === 0).map((field) => field.name)"""
+    )
+
+    assert unlabelled == []
+    page.get_by_label("Right category").select_option(label="Account access")
+    page.get_by_label("Right urgency").select_option("low")
+    expect(page.locator("#reject-example")).to_contain_text("Account access with low urgency")
