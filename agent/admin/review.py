@@ -60,7 +60,13 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         "requires_human_action",
         "degraded_context",
     ]
-    search_fields = ["ticket__subject", "ticket__body", "reason", "draft_note"]
+    search_fields = [
+        "ticket__subject",
+        "ticket__body",
+        "ticket__requester_email",
+        "reason",
+        "draft_note",
+    ]
     list_select_related = ["ticket", "category"]
     # The queue order. The admin also orders other models' widgets for proposals by it (an
     # evaluation example's proposal, say), so it must resolve on a plain queryset.

@@ -458,6 +458,18 @@ def test_admin_queue_orders_by_urgency_then_age_and_filters(
     assert html.index("urgent ticket") < html.index("normal ticket") < html.index("low ticket")
 
 
+def test_admin_queue_search_finds_the_requesters_email(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    other = TicketFactory(subject="Another customer", requester_email="ivo@example.net")
+    triage_ticket_run(ticket_id=other.pk, backend=ScriptedBackend(submit(other.pk)))
+    client.force_login(reviewer)
+
+    found = client.get("/admin/agent/triageproposal/", {"q": "maria@example.com"})
+
+    assert [p.pk for p in found.context["cl"].result_list] == [proposal.pk]
+
+
 def test_the_api_queue_is_in_the_admin_queues_order(client: Client, reviewer, history) -> None:  # type: ignore[no-untyped-def]
     """One queue, one order: most urgent first, a proposal without urgency last, then oldest."""
     from tests.factories import TicketFactory

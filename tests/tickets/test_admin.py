@@ -43,6 +43,16 @@ def test_admin_lists_with_search_and_filters_render(client: Client, path: str) -
     assert client.get(path).status_code == 200
 
 
+def test_ticket_search_finds_the_requesters_email(client: Client, reviewer) -> None:  # type: ignore[no-untyped-def]
+    wanted = ResolvedTicketFactory(requester_email="maria@example.com")
+    ResolvedTicketFactory(requester_email="ivo@example.net")
+    client.force_login(reviewer)
+
+    found = client.get("/admin/tickets/ticket/", {"q": "maria@example.com"})
+
+    assert [t.pk for t in found.context["cl"].result_list] == [wanted.pk]
+
+
 def test_reviewer_cannot_change_categories(client: Client, reviewer) -> None:  # type: ignore[no-untyped-def]
     category = CategoryFactory(name="Billing")
     client.force_login(reviewer)
