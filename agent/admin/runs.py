@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from agent.models import AgentRun, AgentSettings
+from agent.models import AgentRun, AgentSettings, TriageProposal
 from agent.selectors import agent_settings_get
 from tickets.admin import TicketAdmin
 from tickets.models import Ticket
@@ -103,6 +103,7 @@ class AgentRunAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     "ticket_link",
+                    "proposal_link",
                     "purpose",
                     "workflow",
                     "prompt_version",
@@ -137,7 +138,9 @@ class AgentRunAdmin(ReadOnlyAdmin):
         ),
         ("Trace", {"fields": ["timeline"]}),
     ]
-    readonly_fields = ["ticket_link", "timeline"]
+    readonly_fields = ["ticket_link", "proposal_link", "timeline"]
+    # A run has no page outside the admin; its proposal's review page is linked instead.
+    view_on_site = False
 
     @admin.display(description="tokens")
     def total_tokens(self, run: AgentRun) -> int:
@@ -149,6 +152,16 @@ class AgentRunAdmin(ReadOnlyAdmin):
             return "-"
         url = reverse("admin:tickets_ticket_change", args=[run.ticket_id])
         return format_html('<a href="{}">{}</a>', url, run.ticket)
+
+    @admin.display(description="proposal")
+    def proposal_link(self, run: AgentRun) -> str:
+        proposal = TriageProposal.objects.filter(run=run).first()
+        if proposal is None:
+            return "-"
+        url = reverse("admin:agent_triageproposal_change", args=[proposal.pk])
+        return format_html(
+            '<a href="{}">{} ({})</a>', url, proposal, proposal.get_status_display().lower()
+        )
 
     @admin.display(description="timeline")
     def timeline(self, run: AgentRun) -> SafeString:

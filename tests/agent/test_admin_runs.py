@@ -48,3 +48,16 @@ def test_the_run_list_shows_production_runs_unless_asked_for_evaluations(
     page = client.get("/admin/agent/agentrun/").content.decode()
     assert re.search(r'<li class="selected">\s*<a href="\?purpose=triage">Production', page)
     assert 'href="?purpose=evaluation"' in page
+
+
+def test_a_runs_page_links_to_its_proposal_not_to_itself(client: Client, reviewer, runs) -> None:  # type: ignore[no-untyped-def]
+    run = runs["production"]
+    client.force_login(reviewer)
+
+    page = client.get(f"/admin/agent/agentrun/{run.pk}/change/").content.decode()
+
+    assert "viewsitelink" not in page  # "View on site" led back to this very page
+    review = f'href="/admin/agent/triageproposal/{run.proposal.pk}/change/"'
+    assert f"<a {review}>Proposal for #{run.ticket_id} (pending review)</a>" in page
+    evaluation = client.get(f"/admin/agent/agentrun/{runs['evaluation'].pk}/change/")
+    assert '/change/">Proposal for' not in evaluation.content.decode()
