@@ -2,36 +2,21 @@
 a live server, as a Support reviewer clicks through the admin."""
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from agent.models import TriageProposal
 from agent.services import triage_ticket_run
 from evaluations.models import EvaluationExample
 from tests.agent.scripted import ScriptedBackend, submit
-from tests.conftest import CHROMIUM
+from tests.conftest import PASSWORD, sign_in
 from tests.factories import TicketFactory, UserFactory
 from tickets.models import Category, Ticket, TicketNote
 from tickets.roles import SUPPORT_REVIEWERS
-
-PASSWORD = "correct-horse-battery"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # No calls home: on a closed network they are refused, and tests never touch the internet.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,26 +24,6 @@ pytestmark = [
     # groups come from data migrations and must survive the flush.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    """A fresh browser page. Playwright's sync API runs an event loop in this thread, which
-    makes Django refuse ORM calls from it unless told that this is safe (it is: the loop only
-    drives the browser)."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
-            # While a loop runs, Django keeps this thread's connections apart from the usual
-            # ones (asgiref's Local follows the loop); close them before the loop ends, or they
-            # linger and PostgreSQL refuses to drop the test database.
-            connections.close_all()
 
 
 def test_reviewer_edits_approves_and_undoes_in_the_browser(
@@ -143,11 +108,7 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
 def _signed_in_reviewer(page: Page, live_server: LiveServer, username: str = "rita") -> None:
     reviewer = UserFactory(username=username, password=PASSWORD, is_staff=True)
     reviewer.groups.add(Group.objects.get(name=SUPPORT_REVIEWERS))
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text(username)
+    sign_in(page, live_server, username)
 
 
 def _pending_proposal(subject: str = "Charged twice this month") -> TriageProposal:
