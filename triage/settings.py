@@ -114,6 +114,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # also holds the default SQLite file's folder
+# Files served at the site's root, such as /favicon.ico (WhiteNoise, in every mode).
+WHITENOISE_ROOT = BASE_DIR / "triage" / "public"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
