@@ -18,6 +18,7 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from agent.admin.forms import EditForm, RejectForm
 from agent.admin.runs import ReadOnlyAdmin
@@ -47,7 +48,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         "confidence",
         "flag_list",
         "status",
-        "created_at",
+        "created",
     ]
     list_display_links = ["ticket_subject"]
     list_filter = [
@@ -73,6 +74,15 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     ordering = QUEUE_ORDER
     actions = ["bulk_approve"]
 
+    class Media:
+        css = {"all": ["agent/review.css"]}
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """Without the status column when the list shows one review state (the queue: pending):
+        the filter says it, and the columns must fit beside the navigation."""
+        columns = list(super().get_list_display(request))
+        return [c for c in columns if c != "status"] if "status__exact" in request.GET else columns
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """Bulk approve says how often ``high`` was right on held-out data."""
         actions = super().get_actions(request)
@@ -85,6 +95,10 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     @admin.display(description="ticket", ordering="ticket__subject")
     def ticket_subject(self, proposal: TriageProposal) -> str:
         return f"#{proposal.ticket_id} {proposal.ticket.subject}"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, proposal: TriageProposal) -> str:
+        return timezone.localtime(proposal.created_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="flags")
     def flag_list(self, proposal: TriageProposal) -> str:

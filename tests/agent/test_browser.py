@@ -14,7 +14,7 @@ from agent.services import triage_ticket_run
 from evaluations.models import EvaluationExample
 from tests.agent.scripted import ScriptedBackend, submit
 from tests.conftest import PASSWORD, sign_in
-from tests.factories import TicketFactory, UserFactory
+from tests.factories import CategoryFactory, ResolvedTicketFactory, TicketFactory, UserFactory
 from tickets.models import Category, Ticket, TicketNote
 from tickets.roles import SUPPORT_REVIEWERS
 
@@ -214,3 +214,74 @@ def test_every_field_of_the_review_page_has_a_label(
     page.get_by_label("Right category").select_option(label="Account access")
     page.get_by_label("Right urgency").select_option("low")
     expect(page.locator("#reject-example")).to_contain_text("Account access with low urgency")
+
+
+FITS = """() => {
+    const results = document.querySelector('#changelist .results');
+    const table = document.querySelector('#result_list');
+    return {
+        page: document.documentElement.scrollWidth,
+        screen: window.innerWidth,
+        table: table ? table.scrollWidth : null,
+        box: results ? results.clientWidth : null,
+        boxRight: results ? results.getBoundingClientRect().right : null,
+        boxScrolls: results
+            ? ['auto', 'scroll'].includes(getComputedStyle(results).overflowX)
+            : null,
+    };
+}"""
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_queue_and_the_review_page_fit_the_screen(
+    page: Page, live_server: LiveServer, width: int
+) -> None:
+    """At 1,366 px the queue shows every column beside the navigation and the filters; on a
+    390 px phone its table scrolls inside its own box, and the review page never scrolls
+    sideways (long names, addresses and the similar tickets' table included)."""
+    categories = {
+        slug: CategoryFactory(slug=slug, name=name)
+        for slug, name in [
+            ("outage-degraded-service", "Outage / degraded service"),
+            ("cancellation-downgrades", "Cancellation & downgrades"),
+            ("data-privacy-security", "Data privacy & security"),
+        ]
+    }
+    for subject in ("Downgrade at renewal", "Cancel the annual plan", "Downgrade seats"):
+        ResolvedTicketFactory(
+            subject=subject,
+            body="Please downgrade our subscription at renewal.",
+            category=categories["cancellation-downgrades"],
+        )
+    proposals = []
+    for subject, slug, urgency in [
+        ("All API calls failing with 502", "outage-degraded-service", "urgent"),
+        ("Copy of my personal data under GDPR", "data-privacy-security", "high"),
+        ("Downgrade our subscription at renewal", "cancellation-downgrades", "normal"),
+    ]:
+        ticket = TicketFactory(
+            subject=subject,
+            body=f"{subject}. Please downgrade our subscription at renewal.",
+            requester_email="accounts-payable.department@northwind-traders.example.com",
+        )
+        backend = ScriptedBackend(
+            submit(ticket.pk, category=slug, urgency=urgency, requires_human_action=True)
+        )
+        proposals.append(triage_ticket_run(ticket_id=ticket.pk, backend=backend))
+    assert all(p is not None and p.similar_tickets for p in proposals)
+    page.set_viewport_size({"width": width, "height": 900})
+    _signed_in_reviewer(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
+    queue = page.evaluate(FITS)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposals[-1].pk}/change/")
+    expect(page.locator("#proposal")).to_contain_text("Similar tickets shown to the agent")
+    review = page.evaluate(FITS)
+
+    assert queue["page"] <= queue["screen"], queue
+    assert queue["boxRight"] <= queue["screen"], queue
+    if width >= 1366:
+        assert queue["table"] <= queue["box"], queue  # every column in view
+    else:
+        assert queue["table"] <= queue["box"] or queue["boxScrolls"], queue
+    assert review["page"] <= review["screen"], review
