@@ -87,11 +87,6 @@ class AgentRun(models.Model):
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.workflow}, {self.outcome or self.status})"
 
-    def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
-        return reverse("admin:agent_agentrun_change", args=[self.pk])
-
     @property
     def total_tokens(self) -> int:
         return (

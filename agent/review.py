@@ -31,6 +31,28 @@ class ProposalEdits:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class Expectation:
+    """What a review says the agent should have answered: the acceptable outcomes and, for a
+    proposal, its category (a slug) and urgency; a blank label is not judged."""
+
+    outcomes: tuple[str, ...]
+    category: str = ""
+    urgency: str = ""
+
+
+def rejection_expectation(*, outcome: str, correct: ProposalEdits | None) -> Expectation:
+    """What a rejection says was right. Each label the reviewer gave is expected on its own (a
+    category alone expects a proposal in that category, whatever its urgency); with neither,
+    any outcome but the rejected one and a safe stop."""
+    category = correct.category.slug if correct and correct.category else ""
+    urgency = (correct.urgency if correct else None) or ""
+    if category or urgency:
+        return Expectation((Outcome.PROPOSAL.value,), category, urgency)
+    others = [o for o in Outcome.values if o not in {outcome, Outcome.SAFE_STOP}]
+    return Expectation(tuple(others))
+
+
 # The ticket fields an approval may write, and that undo restores.
 TICKET_FIELDS = ("category_id", "urgency", "status")
 

@@ -16,15 +16,26 @@ from django.db.models import (
 from agent.models import AgentRun, AgentSettings, Outcome, TraceStep, TriageProposal
 from tickets.models import URGENCY_RANK, Ticket, Urgency
 
+# A draft without an urgency (a clarification, refusal or safe stop: the agent did not judge
+# it) ranks with high, not below low: nobody has judged it yet, and the agent stops on exactly
+# the tickets (refunds, contradictions, failures) that a person must not miss.
+URGENCY_FIRST = Case(
+    *[When(urgency=level, then=Value(position)) for level, position in URGENCY_RANK.items()],
+    default=Value(URGENCY_RANK[Urgency.HIGH]),
+    output_field=IntegerField(),
+)
 # The review queue's order: what needs a person first (a human action, then a suspected
-# injection), then the most urgent, then the oldest. One order for the admin and the API.
-QUEUE_ORDER = [
+# injection), then the most urgent, then the oldest. One order for the admin and the API; an
+# ordering expression, not an annotation, so that whatever orders proposals by it (the admin's
+# list, its foreign-key widgets and filters on other models, the API) resolves it on a plain
+# queryset.
+QUEUE_ORDER = (
     "-requires_human_action",
     "-injection_suspected",
-    "urgency_rank",
+    URGENCY_FIRST.asc(),
     "created_at",
     "id",
-]
+)
 
 # Statuses of a ticket that the agent still holds: the sweeper (``tickets_requeue_stale``)
 # requeues any of them that waits too long, so no person needs to look.
@@ -50,25 +61,12 @@ def agent_settings_get() -> AgentSettings:
 
 def proposal_list(*, status: str | None = None) -> QuerySet[TriageProposal]:
     """Proposals (of one review state, if given) in the queue's order (``QUEUE_ORDER``)."""
-    proposals = (
-        TriageProposal.objects.select_related("ticket", "category", "run", "reviewed_by")
-        .annotate(urgency_rank=_urgency_rank())
-        .order_by(*QUEUE_ORDER)
-    )
+    proposals = TriageProposal.objects.select_related(
+        "ticket", "category", "run", "reviewed_by"
+    ).order_by(*QUEUE_ORDER)
     if status:
         proposals = proposals.filter(status=status)
     return proposals
-
-
-def _urgency_rank() -> Case:
-    # A draft without an urgency (a clarification, refusal or safe stop: the agent did not
-    # judge it) ranks with high, not below low: nobody has judged it yet, and the agent stops
-    # on exactly the tickets (refunds, contradictions, failures) that a person must not miss.
-    return Case(
-        *[When(urgency=level, then=Value(position)) for level, position in URGENCY_RANK.items()],
-        default=Value(URGENCY_RANK[Urgency.HIGH]),
-        output_field=IntegerField(),
-    )
 
 
 def tickets_in_queue(*, queue: str, tickets: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:

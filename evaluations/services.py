@@ -9,8 +9,9 @@ from agent.engine.writes import write_path
 from agent.models import Outcome, TriageProposal
 from agent.permissions import REVIEW_PERMISSION
 from agent.redaction import redact_data
+from agent.review import rejection_expectation
 from evaluations.builtin import CORRECTIONS_SUITE
-from evaluations.models import OUTCOMES, CaseType, EvaluationExample
+from evaluations.models import CaseType, EvaluationExample
 
 
 @write_path(
@@ -66,11 +67,8 @@ def _expected(proposal: TriageProposal, correct: Any) -> tuple[list[str], str, s
         if ticket.category is not None and ticket.urgency:
             return [Outcome.PROPOSAL.value], ticket.category.slug, ticket.urgency
         return [proposal.outcome], "", ""
-    if correct is not None and correct.category and correct.urgency:
-        return [Outcome.PROPOSAL.value], correct.category.slug, correct.urgency
-    # Rejected without the right labels: anything but what the agent did (and a safe stop).
-    others = [o for o in OUTCOMES if o not in {proposal.outcome, Outcome.SAFE_STOP}]
-    return others, "", ""
+    expected = rejection_expectation(outcome=proposal.outcome, correct=correct)
+    return list(expected.outcomes), expected.category, expected.urgency
 
 
 def _case_type(proposal: TriageProposal) -> str:

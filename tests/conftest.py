@@ -2,11 +2,15 @@
 marked ``browser`` need Chromium at CHROMIUM: they are skipped when it is missing, or fail when
 TRIAGE_REQUIRE_SERVICES=1 (CI)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connections
+from playwright.sync_api import Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -18,6 +22,18 @@ SERVICE_MARKERS = {
     "redis": ("REDIS_AVAILABLE", "TEST_REDIS_URL"),
 }
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright cannot download a browser here
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # No calls home: on a closed network they are refused, and tests never touch the internet.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct-horse-battery"  # UserFactory's
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -62,6 +78,35 @@ def triage_admin(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def intake_user(db):  # type: ignore[no-untyped-def]
     return _user_in(TICKET_INTAKE)
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    """A fresh browser page (for tests marked ``browser``). Playwright's sync API runs an event
+    loop in this thread, which makes Django refuse ORM calls from it unless told that this is
+    safe (it is: the loop only drives the browser)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+            # While a loop runs, Django keeps this thread's connections apart from the usual
+            # ones (asgiref's Local follows the loop); close them before the loop ends, or they
+            # linger and PostgreSQL refuses to drop the test database.
+            connections.close_all()
+
+
+def sign_in(page: Page, live_server: LiveServer, username: str) -> None:
+    """Signs ``username`` (made with UserFactory's password) in to the admin."""
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text(username)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from tickets.forms import CategoryForm
 from tickets.models import Category, ChangeRecord, ReplyTemplate, Ticket, TicketNote
 from tickets.services import ticket_ingest
 
@@ -14,11 +15,27 @@ class ReplyTemplateInline(admin.TabularInline):
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
     list_display = ["name", "slug", "is_active", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "description", "routing_rules"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ReplyTemplateInline]
+
+    def get_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        fields = list(super().get_fields(request, obj))
+        if self.has_change_permission(request, obj):
+            return fields
+        # Read-only, the keywords read as the comma-separated line they are edited as.
+        return [("keyword_list" if name == "keywords" else name) for name in fields]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly if self.has_change_permission(request, obj) else [*readonly, "keyword_list"]
+
+    @admin.display(description="keywords")
+    def keyword_list(self, category: Category) -> str:
+        return ", ".join(category.keywords) or "-"
 
 
 @admin.register(ReplyTemplate)

@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from triage.health import healthz
 from triage.landing import admin_login, home
@@ -16,5 +17,6 @@ urlpatterns = [
     path("api/", include("agent.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # ReDoc was served here; its bundle loads an image from a CDN. The docs are Swagger UI.
+    path("api/redoc/", RedirectView.as_view(pattern_name="swagger-ui"), name="redoc"),
 ]

@@ -7,28 +7,33 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 
+from agent.admin.forms import EditForm, RejectForm
 from agent.admin.runs import ReadOnlyAdmin
 from agent.models import Outcome, TriageProposal
 from agent.permissions import user_can_review
 from agent.review import (
-    ProposalEdits,
     ReviewConflict,
     proposal_approve,
     proposal_reject,
     proposal_undo,
 )
-from agent.selectors import QUEUE_ORDER, Queue, agent_settings_get, proposal_list
+from agent.selectors import QUEUE_ORDER, Queue, agent_settings_get
 from agent.workflows.support_triage.model_store import high_confidence_evidence
 from tickets.models import Category, ChangeRecord, Urgency
-from triage.validation import validate_text
 
 REVIEW_QUEUE_TITLE = "Review queue: drafts awaiting review, most urgent first"
 
@@ -43,48 +48,8 @@ def manual_queue_url() -> str:
     return reverse("admin:tickets_ticket_changelist") + f"?queue={Queue.MANUAL}"
 
 
-class QueueChangeList(ChangeList):
-    """The list's default order is the queue's (the admin's ``ordering`` option cannot name an
-    annotation)."""
-
-    def _get_default_ordering(self) -> list[str]:
-        return QUEUE_ORDER
-
-
-class ReviewForm(forms.Form):
-    """The review page's fields; which ones matter depends on the button pressed."""
-
-    action = forms.ChoiceField(choices=[(a, a) for a in ("approve", "edit", "reject", "undo")])
-    category = forms.ModelChoiceField(
-        queryset=Category.objects.filter(is_active=True), required=False
-    )
-    urgency = forms.ChoiceField(choices=[("", "---------"), *Urgency.choices], required=False)
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 8}),
-        required=False,
-        max_length=5000,
-        validators=[validate_text],
-    )
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
-        max_length=2000,
-        validators=[validate_text],
-    )
-    # On reject: what would have been right. Blank by default, so that rejecting never
-    # records the agent's own labels as the correction.
-    correct_category = forms.ModelChoiceField(
-        queryset=Category.objects.filter(is_active=True), required=False, label="Category"
-    )
-    correct_urgency = forms.ChoiceField(
-        choices=[("", "---------"), *Urgency.choices], required=False, label="Urgency"
-    )
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("action") == "reject" and not (data.get("reason") or "").strip():
-            self.add_error("reason", "Say why you reject it: the reason becomes an eval example.")
-        return data
+# The review page's buttons (edit and reject submit their own form; approve and undo none).
+REVIEW_ACTIONS = ("approve", "edit", "reject", "undo")
 
 
 @admin.register(TriageProposal)
@@ -98,7 +63,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         "confidence",
         "flag_list",
         "status",
-        "created_at",
+        "created",
     ]
     list_display_links = ["ticket_subject"]
     list_filter = [
@@ -111,18 +76,27 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         "requires_human_action",
         "degraded_context",
     ]
-    search_fields = ["ticket__subject", "ticket__body", "reason", "draft_note"]
+    search_fields = [
+        "ticket__subject",
+        "ticket__body",
+        "ticket__requester_email",
+        "reason",
+        "draft_note",
+    ]
     list_select_related = ["ticket", "category"]
+    # The queue order. The admin also orders other models' widgets for proposals by it (an
+    # evaluation example's proposal, say), so it must resolve on a plain queryset.
+    ordering = QUEUE_ORDER
     actions = ["bulk_approve"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[TriageProposal]:
-        """The queue order (``QUEUE_ORDER``): what needs a person first, then most urgent,
-        then oldest. The same selector, so the same order, as the API's queue."""
-        # Annotated before ordering (ModelAdmin.get_queryset would order first, and fail).
-        return proposal_list()
+    class Media:
+        css = {"all": ["agent/review.css"]}
 
-    def get_ordering(self, request: HttpRequest) -> Any:
-        return QUEUE_ORDER
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """Without the status column when the list shows one review state (the queue: pending):
+        the filter says it, and the columns must fit beside the navigation."""
+        columns = list(super().get_list_display(request))
+        return [c for c in columns if c != "status"] if "status__exact" in request.GET else columns
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """Bulk approve says how often ``high`` was right on held-out data."""
@@ -132,9 +106,6 @@ class TriageProposalAdmin(ReadOnlyAdmin):
             evidence = high_confidence_evidence()
             actions["bulk_approve"] = (function, name, f"{description} ({evidence})")
         return actions
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return QueueChangeList
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """The queue says what it is, and whether the agent is switched off."""
@@ -165,6 +136,10 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     def ticket_subject(self, proposal: TriageProposal) -> str:
         return f"#{proposal.ticket_id} {proposal.ticket.subject}"
 
+    @admin.display(description="created", ordering="created_at")
+    def created(self, proposal: TriageProposal) -> str:
+        return timezone.localtime(proposal.created_at).strftime("%Y-%m-%d %H:%M")
+
     @admin.display(description="flags")
     def flag_list(self, proposal: TriageProposal) -> str:
         return ", ".join(flag.replace("_", " ") for flag in proposal.flags) or "-"
@@ -178,24 +153,93 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        """The review page. A failed action shows the page again with what the reviewer
+        submitted and why it failed; only a done action moves on."""
         proposal = self.get_object(request, unquote(object_id))
         if proposal is None:
             raise Http404(f"no proposal {object_id}")
         if not self.has_view_permission(request, proposal):
             raise PermissionDenied
-        form = ReviewForm(
+        edit_form = EditForm(
             initial={
                 "category": proposal.category_id,
                 "urgency": proposal.urgency,
                 "note": proposal.draft_note,
             }
         )
-        if request.method == "POST":
-            if not user_can_review(request.user):
-                raise PermissionDenied
-            form = ReviewForm(request.POST)
-            if form.is_valid():
-                return self._act(request, proposal, form.cleaned_data)
+        reject_form = RejectForm()
+        if request.method != "POST":
+            return self._review_page(request, proposal, edit_form, reject_form)
+        if not user_can_review(request.user):
+            raise PermissionDenied
+        action = request.POST.get("action", "")
+        if action not in REVIEW_ACTIONS:
+            return HttpResponseBadRequest("Unknown review action.")
+        submitted: EditForm | RejectForm | None = None
+        if action == "edit":
+            submitted = edit_form = EditForm(request.POST)
+        elif action == "reject":
+            submitted = reject_form = RejectForm(request.POST)
+        if submitted is not None and not submitted.is_valid():
+            return self._review_page(request, proposal, edit_form, reject_form)
+        try:
+            done = self._act(request, proposal, action, submitted)
+        except ReviewConflict as conflict:
+            messages.error(
+                request, f"Could not {_action_verb(action)} {_ticket(proposal)}: {conflict}."
+            )
+            proposal = self.get_object(request, unquote(object_id)) or proposal
+            return self._review_page(
+                request, proposal, edit_form, reject_form, unsaved=submitted, status=409
+            )
+        if action == "undo":
+            return HttpResponseRedirect(request.path)
+        return HttpResponseRedirect(self._next_url(request, done))
+
+    def _act(
+        self,
+        request: HttpRequest,
+        proposal: TriageProposal,
+        action: str,
+        submitted: EditForm | RejectForm | None,
+    ) -> TriageProposal:
+        """Calls the action's service and says what it did, as a sentence."""
+        user, ticket = request.user, _ticket(proposal)
+        if isinstance(submitted, EditForm):
+            done = proposal_approve(proposal=proposal, reviewer=user, edits=submitted.edits())
+            if done.status == TriageProposal.Status.EDITED:
+                messages.success(request, f"Approved {ticket} with your edits.")
+            else:
+                messages.success(
+                    request, f"Approved {ticket} as drafted: your edits changed nothing."
+                )
+        elif isinstance(submitted, RejectForm):
+            done = proposal_reject(
+                proposal=proposal,
+                reviewer=user,
+                reason=submitted.cleaned_data["reason"],
+                correct=submitted.correct(),
+            )
+            messages.success(request, f"Rejected {ticket}; saved as an evaluation example.")
+        elif action == "approve":
+            done = proposal_approve(proposal=proposal, reviewer=user)
+            messages.success(request, f"Approved {ticket}.")
+        else:
+            done = proposal_undo(proposal=proposal, reviewer=user)
+            messages.success(request, f"Undid the approval of {ticket}.")
+        return done
+
+    def _review_page(
+        self,
+        request: HttpRequest,
+        proposal: TriageProposal,
+        edit_form: EditForm,
+        reject_form: RejectForm,
+        *,
+        unsaved: forms.Form | None = None,
+        status: int = 200,
+    ) -> TemplateResponse:
+        pending = self.get_queryset(request).filter(status=TriageProposal.Status.PENDING)
         return TemplateResponse(
             request,
             "admin/agent/triageproposal/review.html",
@@ -205,44 +249,21 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 "title": f"Review: {proposal}",
                 "proposal": proposal,
                 "ticket": proposal.ticket,
-                "form": form,
+                "edit_form": edit_form,
+                "reject_form": reject_form,
+                "reject_sentences": reject_form.example_sentences(proposal.outcome),
+                "reject_sentence": reject_form.example_sentence(proposal.outcome),
+                # Typed into a form whose action could no longer be done: shown, not lost.
+                "unsaved": _unsaved(unsaved)
+                if proposal.status != TriageProposal.Status.PENDING
+                else [],
                 "can_review": user_can_review(request.user),
                 "note_diff": _note_diff(proposal),
                 "label_changes": _label_changes(proposal),
-                "pending": self.get_queryset(request)
-                .filter(status=TriageProposal.Status.PENDING)
-                .count(),
+                "pending": pending.count(),
             },
+            status=status,
         )
-
-    def _act(
-        self, request: HttpRequest, proposal: TriageProposal, data: dict[str, Any]
-    ) -> HttpResponse:
-        action, user = data["action"], request.user
-        try:
-            if action == "approve":
-                proposal_approve(proposal=proposal, reviewer=user)
-            elif action == "edit":
-                edits = ProposalEdits(
-                    data.get("category"), data.get("urgency") or None, data.get("note") or None
-                )
-                proposal_approve(proposal=proposal, reviewer=user, edits=edits)
-            elif action == "reject":
-                correct = ProposalEdits(
-                    data.get("correct_category"), data.get("correct_urgency") or None
-                )
-                proposal_reject(
-                    proposal=proposal, reviewer=user, reason=data["reason"], correct=correct
-                )
-            else:
-                proposal_undo(proposal=proposal, reviewer=user)
-                messages.success(request, f"Approval of {proposal} undone.")
-                return HttpResponseRedirect(request.path)
-        except ReviewConflict as conflict:
-            messages.error(request, str(conflict))
-            return HttpResponseRedirect(request.path)
-        messages.success(request, f"{proposal}: {action} done.")
-        return HttpResponseRedirect(self._next_url(request, proposal))
 
     def _next_url(self, request: HttpRequest, done: TriageProposal) -> str:
         """The next proposal in the queue, so a reviewer never leaves the review page."""
@@ -272,13 +293,38 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 approved.append(proposal)
             except ReviewConflict:
                 skipped.append(proposal)
-        messages.success(request, f"Approved {len(approved)} proposals.")
+        messages.success(request, f"Approved {_count(approved, 'proposal')}.")
         if skipped:
             messages.warning(
                 request,
-                f"Left {len(skipped)} untouched (only pending, high-confidence proposals are "
-                f"bulk-approved): " + ", ".join(f"#{p.ticket_id}" for p in skipped[:20]),
+                f"Left {_count(skipped, 'proposal')} untouched (only pending, high-confidence "
+                "proposals are bulk-approved): "
+                + ", ".join(f"#{p.ticket_id}" for p in skipped[:20])
+                + ".",
             )
+
+
+def _ticket(proposal: TriageProposal) -> str:
+    return f"ticket {proposal.ticket.reference}"
+
+
+def _count(items: list[Any], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _action_verb(action: str) -> str:
+    return {"edit": "approve", "undo": "undo the approval of"}.get(action, action)
+
+
+def _unsaved(form: forms.Form | None) -> list[tuple[str, str]]:
+    """What the reviewer submitted in ``form``, label and value, for the fields they filled."""
+    if form is None or not form.is_valid():
+        return []
+    return [
+        (str(form.fields[name].label or name).capitalize(), str(value))
+        for name, value in form.cleaned_data.items()
+        if value
+    ]
 
 
 def _note_diff(proposal: TriageProposal) -> list[tuple[str, str]]:

@@ -1,19 +1,25 @@
 """Admin for runs (a read-only trace timeline), the ticket page's runs, and the agent settings."""
 
 import json
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from agent.models import AgentRun, AgentSettings
+from agent.models import AgentRun, AgentSettings, TriageProposal
 from agent.selectors import agent_settings_get
 from tickets.admin import TicketAdmin
 from tickets.models import Ticket
+
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
+    from django.contrib.admin.views.main import ChangeList
 
 
 def trace_timeline(run: AgentRun) -> SafeString:
@@ -37,11 +43,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RunPurposeFilter(admin.SimpleListFilter):
+    """Production (triage) runs unless evaluation runs, or all runs, are asked for: an
+    evaluation run of hundreds of cases would otherwise bury the runs on real tickets."""
+
+    title = "purpose"
+    parameter_name = "purpose"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (AgentRun.Purpose.TRIAGE, "Production (triage)"),
+            (AgentRun.Purpose.EVALUATION, "Evaluation"),
+            (self.ALL, "All"),
+        ]
+
+    def chosen(self) -> str:
+        value = self.value()
+        known = {lookup for lookup, _ in self.lookup_choices}
+        return value if value in known else AgentRun.Purpose.TRIAGE
+
+    def choices(self, changelist: "ChangeList") -> Iterator["_ListFilterChoices"]:
+        # No "All" of Django's own at the top: the default is production, not everything.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.chosen() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AgentRun]) -> QuerySet[AgentRun]:
+        chosen = self.chosen()
+        return queryset if chosen == self.ALL else queryset.filter(purpose=chosen)
+
+
 @admin.register(AgentRun)
 class AgentRunAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "ticket",
+        "purpose",
         "workflow",
         "backend",
         "outcome",
@@ -52,7 +93,7 @@ class AgentRunAdmin(ReadOnlyAdmin):
         "latency_ms",
         "started_at",
     ]
-    list_filter = ["outcome", "status", "purpose", "backend", "workflow", "started_at"]
+    list_filter = [RunPurposeFilter, "outcome", "status", "backend", "workflow", "started_at"]
     search_fields = ["ticket__subject", "error", "task_id"]
     list_select_related = ["ticket"]
     date_hierarchy = "started_at"
@@ -62,6 +103,7 @@ class AgentRunAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     "ticket_link",
+                    "proposal_link",
                     "purpose",
                     "workflow",
                     "prompt_version",
@@ -96,7 +138,9 @@ class AgentRunAdmin(ReadOnlyAdmin):
         ),
         ("Trace", {"fields": ["timeline"]}),
     ]
-    readonly_fields = ["ticket_link", "timeline"]
+    readonly_fields = ["ticket_link", "proposal_link", "timeline"]
+    # A run has no page outside the admin; its proposal's review page is linked instead.
+    view_on_site = False
 
     @admin.display(description="tokens")
     def total_tokens(self, run: AgentRun) -> int:
@@ -108,6 +152,16 @@ class AgentRunAdmin(ReadOnlyAdmin):
             return "-"
         url = reverse("admin:tickets_ticket_change", args=[run.ticket_id])
         return format_html('<a href="{}">{}</a>', url, run.ticket)
+
+    @admin.display(description="proposal")
+    def proposal_link(self, run: AgentRun) -> str:
+        proposal = TriageProposal.objects.filter(run=run).first()
+        if proposal is None:
+            return "-"
+        url = reverse("admin:agent_triageproposal_change", args=[proposal.pk])
+        return format_html(
+            '<a href="{}">{} ({})</a>', url, proposal, proposal.get_status_display().lower()
+        )
 
     @admin.display(description="timeline")
     def timeline(self, run: AgentRun) -> SafeString:

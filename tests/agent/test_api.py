@@ -1,5 +1,7 @@
 """Agent endpoints: tickets with their latest proposal, the proposal queue, runs with traces."""
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -107,7 +109,15 @@ def test_openapi_schema_and_docs_are_served_locally(reviewer_api: APIClient) -> 
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
     assert b"/static/drf_spectacular_sidecar/" in docs.content
-    for path in ("/api/schema/", "/api/docs/", "/api/redoc/"):  # not for the public
+    html = docs.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert assets
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets)
+    assert '"validatorUrl": null' in html  # no badge image from validator.swagger.io
+    # ReDoc is gone (its bundle loads its logo from a CDN); its address leads to the docs.
+    redoc = reviewer_api.get("/api/redoc/")
+    assert (redoc.status_code, redoc["Location"]) == (302, "/api/docs/")
+    for path in ("/api/schema/", "/api/docs/"):  # not for the public
         assert APIClient().get(path).status_code == 401, path
 
 

@@ -2,37 +2,23 @@
 a live server, as a Support reviewer clicks through the admin."""
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from agent.models import TraceStep, TriageProposal
 from agent.review import proposal_approve
 from agent.selectors import agent_settings_get
 from agent.services import triage_ticket_run
+from evaluations.models import EvaluationExample
 from tests.agent.scripted import ScriptedBackend, submit
-from tests.conftest import CHROMIUM
-from tests.factories import TicketFactory, UserFactory
+from tests.conftest import PASSWORD, sign_in
+from tests.factories import CategoryFactory, ResolvedTicketFactory, TicketFactory, UserFactory
 from tickets.models import Category, Ticket, TicketNote
 from tickets.roles import SUPPORT_REVIEWERS
-
-PASSWORD = "correct-horse-battery"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # No calls home: on a closed network they are refused, and tests never touch the internet.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,26 +26,6 @@ pytestmark = [
     # groups come from data migrations and must survive the flush.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    """A fresh browser page. Playwright's sync API runs an event loop in this thread, which
-    makes Django refuse ORM calls from it unless told that this is safe (it is: the loop only
-    drives the browser)."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
-            # While a loop runs, Django keeps this thread's connections apart from the usual
-            # ones (asgiref's Local follows the loop); close them before the loop ends, or they
-            # linger and PostgreSQL refuses to drop the test database.
-            connections.close_all()
 
 
 def test_reviewer_edits_approves_and_undoes_in_the_browser(
@@ -98,7 +64,9 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     edit_form.locator("textarea[name=note]").fill(edited_note)
     page.click("#edit-approve")
     expect(page).to_have_url(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
-    expect(page.locator(".messagelist")).to_contain_text("edit done")
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Approved ticket #{ticket.pk} with your edits."
+    )
 
     page.goto(review_url)
     expect(page.locator("#proposal-status")).to_have_text("Edited and approved")
@@ -120,7 +88,7 @@ def test_reviewer_edits_approves_and_undoes_in_the_browser(
     # Undo: the note is retracted and the labels are as before the approval.
     page.goto(review_url)
     page.click("#undo")
-    expect(page.locator(".messagelist")).to_contain_text("undone")
+    expect(page.locator(".messagelist")).to_have_text(f"Undid the approval of ticket #{ticket.pk}.")
     expect(page.locator("#proposal-status")).to_have_text("Approval undone")
     expect(page.locator(".ticket-note")).to_have_count(0)
     expect(page.locator("#ticket-urgency")).to_have_text("-")
@@ -245,3 +213,185 @@ def test_a_reviewer_lands_on_the_queue_sees_what_needs_a_person_first_and_the_ki
         "The agent is switched off (kill switch)."
     )
     page.screenshot(path=tmp_path / "queue-kill-switch.png", full_page=True)
+
+
+def _signed_in_reviewer(page: Page, live_server: LiveServer, username: str = "rita") -> None:
+    reviewer = UserFactory(username=username, password=PASSWORD, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name=SUPPORT_REVIEWERS))
+    sign_in(page, live_server, username)
+
+
+def _pending_proposal(subject: str = "Charged twice this month") -> TriageProposal:
+    ticket = TicketFactory(subject=subject, body="Please refund one charge.")
+    proposal = triage_ticket_run(
+        ticket_id=ticket.pk,
+        backend=ScriptedBackend(
+            submit(ticket.pk, urgency="high", draft_note="Refund the duplicate charge.")
+        ),
+    )
+    assert proposal is not None
+    return proposal
+
+
+def test_a_failed_reject_keeps_both_forms_and_the_edits_are_then_approved(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """Reject without a reason: the page comes back with the error, the chosen right category
+    and an untouched edit form; *Save edits and approve* then publishes the edits."""
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+    reject_form, edit_form = page.locator("#reject-form"), page.locator("#edit-form")
+
+    reject_form.locator("select[name=correct_category]").select_option(label="Account access")
+    page.click("#reject")
+
+    expect(reject_form.locator(".errorlist")).to_have_text(
+        "Say why you reject it: the reason becomes an eval example."
+    )
+    expect(reject_form.locator("select[name=correct_category]")).to_have_value(
+        str(history["login"].pk)
+    )
+    expect(edit_form.locator("select[name=category]")).to_have_value(str(proposal.category_id))
+    expect(edit_form.locator("select[name=urgency]")).to_have_value("high")
+    expect(edit_form.locator("textarea[name=note]")).to_have_value("Refund the duplicate charge.")
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.PENDING
+    assert not EvaluationExample.objects.exists()
+
+    edit_form.locator("textarea[name=note]").fill("Refund INV-20431 once.")
+    page.click("#edit-approve")
+
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Approved ticket #{proposal.ticket_id} with your edits."
+    )
+    assert TriageProposal.objects.get(pk=proposal.pk).status == TriageProposal.Status.EDITED
+    assert TicketNote.objects.get(ticket_id=proposal.ticket_id).body == "Refund INV-20431 once."
+    assert EvaluationExample.objects.get().proposal_id == proposal.pk
+
+
+def test_the_reject_form_says_what_it_will_save_and_a_category_alone_is_recorded(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """The sentence beside Reject follows the right labels picked; rejecting with only the
+    right category records an example that expects that category, whatever the urgency."""
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+    reject_form, sentence = page.locator("#reject-form"), page.locator("#reject-example")
+    prefix = "Saved as an evaluation example: "
+
+    expect(sentence).to_have_text(
+        f"{prefix}a clarification question or a refusal passes; a proposal fails."
+    )
+    reject_form.locator("select[name=correct_urgency]").select_option("low")
+    expect(sentence).to_have_text(
+        f"{prefix}a proposal with low urgency passes, whatever its category."
+    )
+    reject_form.locator("select[name=correct_category]").select_option(label="Account access")
+    expect(sentence).to_have_text(f"{prefix}a proposal in Account access with low urgency passes.")
+    reject_form.locator("select[name=correct_urgency]").select_option("")
+    expect(sentence).to_have_text(
+        f"{prefix}a proposal in Account access passes, whatever its urgency."
+    )
+
+    reject_form.locator("textarea[name=reason]").fill("A login problem, not billing.")
+    page.click("#reject")
+
+    expect(page.locator(".messagelist")).to_have_text(
+        f"Rejected ticket #{proposal.ticket_id}; saved as an evaluation example."
+    )
+    example = EvaluationExample.objects.get()
+    assert (
+        example.acceptable_outcomes,
+        example.expected_category,
+        example.expected_urgency,
+    ) == (["proposal"], "account-access", "")
+
+
+def test_every_field_of_the_review_page_has_a_label(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    proposal = _pending_proposal()
+    _signed_in_reviewer(page, live_server)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#actions select, #actions textarea')]
+            .filter((field) => field.labels.length === 0).map((field) => field.name)"""
+    )
+
+    assert unlabelled == []
+    page.get_by_label("Right category").select_option(label="Account access")
+    page.get_by_label("Right urgency").select_option("low")
+    expect(page.locator("#reject-example")).to_contain_text("Account access with low urgency")
+
+
+FITS = """() => {
+    const results = document.querySelector('#changelist .results');
+    const table = document.querySelector('#result_list');
+    return {
+        page: document.documentElement.scrollWidth,
+        screen: window.innerWidth,
+        table: table ? table.scrollWidth : null,
+        box: results ? results.clientWidth : null,
+        boxRight: results ? results.getBoundingClientRect().right : null,
+        boxScrolls: results
+            ? ['auto', 'scroll'].includes(getComputedStyle(results).overflowX)
+            : null,
+    };
+}"""
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_queue_and_the_review_page_fit_the_screen(
+    page: Page, live_server: LiveServer, width: int
+) -> None:
+    """At 1,366 px the queue shows every column beside the navigation and the filters; on a
+    390 px phone its table scrolls inside its own box, and the review page never scrolls
+    sideways (long names, addresses and the similar tickets' table included)."""
+    categories = {
+        slug: CategoryFactory(slug=slug, name=name)
+        for slug, name in [
+            ("outage-degraded-service", "Outage / degraded service"),
+            ("cancellation-downgrades", "Cancellation & downgrades"),
+            ("data-privacy-security", "Data privacy & security"),
+        ]
+    }
+    for subject in ("Downgrade at renewal", "Cancel the annual plan", "Downgrade seats"):
+        ResolvedTicketFactory(
+            subject=subject,
+            body="Please downgrade our subscription at renewal.",
+            category=categories["cancellation-downgrades"],
+        )
+    proposals = []
+    for subject, slug, urgency in [
+        ("All API calls failing with 502", "outage-degraded-service", "urgent"),
+        ("Copy of my personal data under GDPR", "data-privacy-security", "high"),
+        ("Downgrade our subscription at renewal", "cancellation-downgrades", "normal"),
+    ]:
+        ticket = TicketFactory(
+            subject=subject,
+            body=f"{subject}. Please downgrade our subscription at renewal.",
+            requester_email="accounts-payable.department@northwind-traders.example.com",
+        )
+        backend = ScriptedBackend(
+            submit(ticket.pk, category=slug, urgency=urgency, requires_human_action=True)
+        )
+        proposals.append(triage_ticket_run(ticket_id=ticket.pk, backend=backend))
+    assert all(p is not None and p.similar_tickets for p in proposals)
+    page.set_viewport_size({"width": width, "height": 900})
+    _signed_in_reviewer(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/?status__exact=pending")
+    queue = page.evaluate(FITS)
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposals[-1].pk}/change/")
+    expect(page.locator("#proposal")).to_contain_text("Similar tickets shown to the agent")
+    review = page.evaluate(FITS)
+
+    assert queue["page"] <= queue["screen"], queue
+    assert queue["boxRight"] <= queue["screen"], queue
+    if width >= 1366:
+        assert queue["table"] <= queue["box"], queue  # every column in view
+    else:
+        assert queue["table"] <= queue["box"] or queue["boxScrolls"], queue
+    assert review["page"] <= review["screen"], review

@@ -1,6 +1,7 @@
 """Staff review through the API and the admin: approve, edit, reject, undo; journaled,
 undoable, conflict-safe, permission-checked; corrections become evaluation examples."""
 
+import html as html_module
 import re
 import threading
 
@@ -315,6 +316,136 @@ def test_admin_reject_without_reason_shows_the_error(client: Client, reviewer, p
     assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
 
 
+def _selected(html: str, form_id: str) -> dict[str, str]:
+    """The chosen option of each select, and each textarea's text, in one form of a page."""
+    form = html[html.index(f'id="{form_id}"') :]
+    form = form[: form.index("</form>")]
+    values = {}
+    for name, options in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        values[name] = chosen.group(1) if chosen else ""
+    for name, text in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[name] = html_module.unescape(text).strip()
+    return values
+
+
+def test_admin_failed_reject_keeps_the_input_and_the_edit_form(
+    client: Client, reviewer, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """A reject without a reason shows the page again: the reject form with what was chosen and
+    the error, the edit form still holding the proposal's labels and draft; nothing written."""
+    login = CategoryFactory(slug="account-access")
+    client.force_login(reviewer)
+    url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+
+    page = client.post(url, {"action": "reject", "reason": " ", "correct_category": login.pk})
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Say why you reject it" in html
+    assert _selected(html, "reject-form") == {
+        "reason": "",
+        "correct_category": str(login.pk),
+        "correct_urgency": "",
+    }
+    assert _selected(html, "edit-form") == {
+        "category": str(proposal.category_id),
+        "urgency": "high",
+        "note": "Refund the duplicate charge.",
+    }
+    # What Reject will save, for the labels chosen before the error.
+    assert (
+        "Saved as an evaluation example: a proposal in Account access passes, whatever its "
+        "urgency." in html
+    )
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+    assert not EvaluationExample.objects.exists()
+    assert not TicketNote.objects.exists()
+    assert not ChangeRecord.objects.exists()
+
+
+def test_admin_failed_edit_keeps_what_was_typed(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(reviewer)
+    url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+
+    page = client.post(
+        url, {"action": "edit", "category": "999999", "urgency": "low", "note": "Refund it once."}
+    )
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Select a valid choice" in html
+    assert _selected(html, "edit-form") == {
+        "category": "",
+        "urgency": "low",
+        "note": "Refund it once.",
+    }
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "pending"
+    assert not TicketNote.objects.exists()
+    assert not EvaluationExample.objects.exists()
+
+
+def test_admin_conflict_shows_the_page_with_what_was_not_saved(
+    client: Client, reviewer, proposal
+) -> None:  # type: ignore[no-untyped-def]
+    """Another reviewer approved first: the page says so in a sentence and shows the note the
+    second reviewer wrote instead of dropping it."""
+    token_client(UserFactory(is_staff=True, is_superuser=True)).post(
+        f"/api/proposals/{proposal.pk}/approve/"
+    )
+    client.force_login(reviewer)
+
+    page = client.post(
+        f"/admin/agent/triageproposal/{proposal.pk}/change/",
+        {"action": "edit", "urgency": "low", "note": "My own note."},
+    )
+
+    assert page.status_code == 409
+    html = page.content.decode()
+    assert (
+        f"Could not approve ticket #{proposal.ticket_id}: this proposal is already approved."
+        in html
+    )
+    assert "What you submitted was not saved" in html
+    assert "My own note." in html
+    assert list(TicketNote.objects.values_list("body", flat=True)) == [
+        "Refund the duplicate charge."
+    ]
+    assert TriageProposal.objects.get(pk=proposal.pk).status == "approved"
+
+
+def test_admin_review_messages_are_sentences(client: Client, reviewer, history) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    def triaged() -> TriageProposal:
+        ticket = TicketFactory()
+        made = triage_ticket_run(ticket_id=ticket.pk, backend=ScriptedBackend(submit(ticket.pk)))
+        assert made is not None
+        return made
+
+    def said(proposal: TriageProposal, **data: str) -> list[str]:
+        url = f"/admin/agent/triageproposal/{proposal.pk}/change/"
+        response = client.post(url, data, follow=True)
+        return [str(message) for message in response.context["messages"]]
+
+    client.force_login(reviewer)
+    approved, edited, unchanged, rejected = triaged(), triaged(), triaged(), triaged()
+
+    assert said(approved, action="approve") == [f"Approved ticket #{approved.ticket_id}."]
+    assert said(edited, action="edit", urgency="low") == [
+        f"Approved ticket #{edited.ticket_id} with your edits."
+    ]
+    assert said(unchanged, action="edit", note=unchanged.draft_note) == [
+        f"Approved ticket #{unchanged.ticket_id} as drafted: your edits changed nothing."
+    ]
+    assert said(rejected, action="reject", reason="Not billing.") == [
+        f"Rejected ticket #{rejected.ticket_id}; saved as an evaluation example."
+    ]
+    assert said(approved, action="undo") == [f"Undid the approval of ticket #{approved.ticket_id}."]
+    assert TriageProposal.objects.get(pk=unchanged.pk).status == "approved"
+    assert TriageProposal.objects.get(pk=edited.pk).status == "edited"
+
+
 def test_admin_review_needs_the_permission(client: Client, proposal) -> None:  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import Permission
 
@@ -434,6 +565,50 @@ def test_reviewers_land_on_the_queue_after_logging_in(client: Client, db) -> Non
     assert client.get("/").url == "/admin/"
 
 
+def test_admin_queue_search_finds_the_requesters_email(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import TicketFactory
+
+    other = TicketFactory(subject="Another customer", requester_email="ivo@example.net")
+    triage_ticket_run(ticket_id=other.pk, backend=ScriptedBackend(submit(other.pk)))
+    client.force_login(reviewer)
+
+    found = client.get("/admin/agent/triageproposal/", {"q": "maria@example.com"})
+
+    assert [p.pk for p in found.context["cl"].result_list] == [proposal.pk]
+
+
+def test_the_api_queue_is_in_the_admin_queues_order(client: Client, reviewer, history) -> None:  # type: ignore[no-untyped-def]
+    """One queue, one order: most urgent first, a proposal without urgency as high, then
+    oldest."""
+    from tests.factories import TicketFactory
+
+    for subject, step in (
+        ("unclear ticket", None),
+        ("low ticket", "low"),
+        ("urgent ticket", "urgent"),
+        ("normal ticket", "normal"),
+    ):
+        ticket = TicketFactory(subject=subject)
+        ask = {"ticket_id": ticket.pk, "question": "What happened?", "missing": ["details"]}
+        backend = ScriptedBackend(
+            submit(ticket.pk, urgency=step)
+            if step
+            else turn(tool_use("request_clarification", ask))
+        )
+        triage_ticket_run(ticket_id=ticket.pk, backend=backend)
+    client.force_login(reviewer)
+
+    html = client.get("/admin/agent/triageproposal/?status__exact=pending").content.decode()
+    in_admin = sorted(
+        ("unclear ticket", "low ticket", "urgent ticket", "normal ticket"), key=html.index
+    )
+    api = token_client(reviewer).get("/api/proposals/?status=pending").json()
+    in_api = [TriageProposal.objects.get(pk=row["id"]).ticket.subject for row in api["results"]]
+
+    assert in_admin == ["urgent ticket", "unclear ticket", "normal ticket", "low ticket"]
+    assert in_api == in_admin
+
+
 def test_bulk_approve_takes_only_pending_high_confidence_proposals(
     client: Client, reviewer, history
 ) -> None:  # type: ignore[no-untyped-def]
@@ -459,8 +634,8 @@ def test_bulk_approve_takes_only_pending_high_confidence_proposals(
     statuses = {p.confidence: TriageProposal.objects.get(pk=p.pk).status for p in proposals}
     assert statuses == {"high": "approved", "low": "pending"}
     text = response.content.decode()
-    assert "Approved 1 proposals." in text
-    assert "Left 1 untouched" in text
+    assert "Approved 1 proposal." in text
+    assert "Left 1 proposal untouched" in text
     # Beside the action: how far high can be trusted (here no model was trained at all).
     assert "no high band yet: too little labelled history to calibrate" in text
 
@@ -491,6 +666,34 @@ def test_admin_reject_records_the_right_labels_only_when_given(
     example = EvaluationExample.objects.get()
     assert example.acceptable_outcomes == ["proposal"]
     assert (example.expected_category, example.expected_urgency) == ("account-access", "high")
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"category": "account-access"}, (["proposal"], "account-access", "")),
+        ({"urgency": "low"}, (["proposal"], "", "low")),
+        ({"category": "account-access", "urgency": "low"}, (["proposal"], "account-access", "low")),
+        ({}, (["clarification", "refusal"], "", "")),
+    ],
+    ids=["category-only", "urgency-only", "both", "neither"],
+)
+def test_a_rejection_records_each_corrected_label_on_its_own(
+    reviewer_api, proposal, labels, expected
+) -> None:  # type: ignore[no-untyped-def]
+    """A label the reviewer did not give is not judged; with none, the example expects any
+    answer but the rejected one (a proposal here) and a safe stop."""
+    response = reviewer_api.post(
+        f"/api/proposals/{proposal.pk}/reject/", {"reason": "Wrong labels.", **labels}
+    )
+
+    assert response.status_code == 200
+    example = EvaluationExample.objects.get()
+    assert (
+        example.acceptable_outcomes,
+        example.expected_category,
+        example.expected_urgency,
+    ) == expected
 
 
 def test_a_nul_in_the_category_on_approve_or_reject_is_a_400_and_changes_nothing(

@@ -1,5 +1,7 @@
 """Admin pages and role permissions."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -43,6 +45,16 @@ def test_admin_lists_with_search_and_filters_render(client: Client, path: str) -
     assert client.get(path).status_code == 200
 
 
+def test_ticket_search_finds_the_requesters_email(client: Client, reviewer) -> None:  # type: ignore[no-untyped-def]
+    wanted = ResolvedTicketFactory(requester_email="maria@example.com")
+    ResolvedTicketFactory(requester_email="ivo@example.net")
+    client.force_login(reviewer)
+
+    found = client.get("/admin/tickets/ticket/", {"q": "maria@example.com"})
+
+    assert [t.pk for t in found.context["cl"].result_list] == [wanted.pk]
+
+
 def test_reviewer_cannot_change_categories(client: Client, reviewer) -> None:  # type: ignore[no-untyped-def]
     category = CategoryFactory(name="Billing")
     client.force_login(reviewer)
@@ -66,7 +78,7 @@ def test_triage_admin_can_edit_categories(client: Client, triage_admin) -> None:
         {
             "slug": category.slug,
             "name": "Billing & payments",
-            "keywords": '["refund"]',
+            "keywords": "refund,  charged twice ,VAT number,",
             "is_active": "on",
             "templates-TOTAL_FORMS": "0",
             "templates-INITIAL_FORMS": "0",
@@ -75,7 +87,60 @@ def test_triage_admin_can_edit_categories(client: Client, triage_admin) -> None:
 
     assert response.status_code == 302
     category.refresh_from_db()
-    assert (category.name, category.keywords) == ("Billing & payments", ["refund"])
+    assert (category.name, category.keywords) == (
+        "Billing & payments",
+        ["refund", "charged twice", "VAT number"],
+    )
+    page = client.get(f"/admin/tickets/category/{category.pk}/change/").content.decode()
+    assert re.search(r'<textarea name="keywords"[^>]*>\s*refund, charged twice, VAT number</', page)
+
+
+def test_a_reviewer_reads_the_keywords_as_a_comma_separated_line(client: Client, reviewer) -> None:  # type: ignore[no-untyped-def]
+    category = CategoryFactory(keywords=["refund", "charged twice"])
+    client.force_login(reviewer)
+
+    page = client.get(f"/admin/tickets/category/{category.pk}/change/").content.decode()
+
+    assert '<div class="readonly">refund, charged twice</div>' in page
+    assert "[&quot;refund&quot;" not in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        (
+            '["refund", "invoice"]',
+            "Separate the keywords with commas, without brackets or double quotes, e.g. "
+            "refund, charged twice, invoice.",
+        ),
+        ("refund, Refund", "“Refund” is listed twice."),
+        ("refund, " + "x" * 61, "Keep each keyword to 60 characters: “" + "x" * 30 + "…” has 61."),
+        ("refund, bad\x1bkey", "Contains the control character U+001B, which is not allowed."),
+    ],
+    ids=["json", "duplicate", "too-long", "control-character"],
+)
+def test_invalid_keywords_are_refused_with_a_clear_message(
+    client: Client, triage_admin, typed: str, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    category = CategoryFactory(name="Billing", keywords=["invoice"])
+    client.force_login(triage_admin)
+
+    response = client.post(
+        f"/admin/tickets/category/{category.pk}/change/",
+        {
+            "slug": category.slug,
+            "name": "Billing",
+            "keywords": typed,
+            "is_active": "on",
+            "templates-TOTAL_FORMS": "0",
+            "templates-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"keywords": [message]}
+    category.refresh_from_db()
+    assert category.keywords == ["invoice"]
 
 
 def test_admin_add_ticket_goes_through_ingest(
