@@ -1,8 +1,10 @@
 """Tickets and what staff curate around them: categories, reply templates, notes, the journal."""
 
 import uuid
+from string import Formatter
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
@@ -60,13 +62,50 @@ class Category(models.Model):
         return self.name
 
 
+# What a reply template may name, filled by the draft tool for the ticket under triage.
+TEMPLATE_PLACEHOLDERS: dict[str, str] = {
+    "ticket_ref": "the ticket's reference, #123",
+    "customer_email": "the requester's e-mail address",
+    "subject": "the ticket's subject",
+    "category_name": "the template's category",
+}
+
+
+def template_problems(body: str) -> list[str]:
+    """What keeps ``body`` from filling as a reply template: braces that do not pair up (a
+    literal brace is written twice, ``{{`` and ``}}``), placeholders that do not exist, and
+    anything but a plain name inside braces (``{subject.upper}``, ``{subject!r}``)."""
+    try:
+        parsed = [(field, spec, conv) for _, field, spec, conv in Formatter().parse(body)]
+    except ValueError as error:
+        return [f"The braces do not pair up ({error}). Write a literal brace twice: {{{{ or }}}}."]
+    problems = []
+    fields = {field for field, _, _ in parsed if field is not None}
+    if unknown := sorted(fields - set(TEMPLATE_PLACEHOLDERS)):
+        named = ", ".join("{" + name + "}" for name in TEMPLATE_PLACEHOLDERS)
+        shown = ", ".join("{" + name + "}" for name in unknown)
+        problems.append(f"Unknown placeholder {shown}: use {named}, or write braces twice.")
+    if any(spec or conv for field, spec, conv in parsed if field in TEMPLATE_PLACEHOLDERS):
+        problems.append("A placeholder takes no format or conversion: {subject}, not {subject!r}.")
+    return problems
+
+
+def validate_template(body: str) -> None:
+    if problems := template_problems(body):
+        raise ValidationError(problems)
+
+
 class ReplyTemplate(models.Model):
-    """A draft internal note for a category. Placeholders: ``{ticket_ref}``, ``{customer_email}``,
-    ``{subject}``, ``{category_name}``."""
+    """A draft internal note for a category, with ``TEMPLATE_PLACEHOLDERS`` in braces."""
 
     name = models.CharField(max_length=120)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="templates")
-    body = models.TextField()
+    body = models.TextField(
+        validators=[validate_template],
+        help_text="Placeholders: "
+        + "; ".join(f"{{{name}}} {what}" for name, what in TEMPLATE_PLACEHOLDERS.items())
+        + ". A literal brace is written twice: {{ and }}.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -10,7 +10,7 @@ from agent.engine.tools import SUBJECT, Risk, ToolError, ToolInput, ToolOutput, 
 from agent.redaction import redact
 from agent.workflows.support_triage.retrieval import similar_tickets_for_text
 from agent.workflows.support_triage.subject import TicketView
-from tickets.models import Urgency
+from tickets.models import Urgency, template_problems
 from tickets.selectors import category_active_list, reply_template_active_list
 
 UrgencyValue = Literal["low", "normal", "high", "urgent"]
@@ -169,11 +169,6 @@ class DraftOut(ToolOutput):
     draft: str
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"  # an unknown placeholder stays visible instead of failing
-
-
 @tool(
     name="draft_reply", risk=Risk.PROPOSE, input_model=DraftIn, output_model=DraftOut, scope=SUBJECT
 )
@@ -184,12 +179,14 @@ def draft_reply(ctx: RunContext, args: DraftIn) -> DraftOut:
     template = reply_template_active_list().filter(pk=args.template_id).first()
     if template is None:
         raise ToolError(f"no active template with id {args.template_id}")
-    values = _Blank(
-        ticket_ref=f"#{ticket.ticket_id}",
-        customer_email=ticket.requester_email,  # masked with the result, by the engine
-        subject=ticket.subject,
-        category_name=template.category.name,
-    )
+    if problems := template_problems(template.body):  # saved before templates were validated
+        raise ToolError(f"template {template.pk} ({template.name}) cannot be filled: {problems[0]}")
+    values = {
+        "ticket_ref": f"#{ticket.ticket_id}",
+        "customer_email": ticket.requester_email,  # masked with the result, by the engine
+        "subject": ticket.subject,
+        "category_name": template.category.name,
+    }
     draft = template.body.format_map(values)
     if args.addition:
         draft = f"{draft}\n\n{args.addition}"
