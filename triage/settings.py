@@ -270,6 +270,11 @@ TRIAGE_STALE_AFTER_SECONDS = env.int("TRIAGE_STALE_AFTER_SECONDS", default=300)
 TRIAGE_RETRY_BASE_DELAY = env.float("TRIAGE_RETRY_BASE_DELAY", default=0.5)
 # Retrain the offline model once this many new reviews or labelled tickets arrived.
 TRIAGE_RETRAIN_AFTER = env.int("TRIAGE_RETRAIN_AFTER", default=20)
+# Where the offline backend keeps the models it builds from the shipped corpus (pickles, so a
+# folder as trusted as the code); an empty value builds them in every process instead.
+TRIAGE_MODEL_CACHE_DIR = env.str(
+    "TRIAGE_MODEL_CACHE_DIR", default=str(BASE_DIR / "var" / "model-cache")
+)
 # The release check (go / no-go): the frozen suite whose runs are release evidence, and how old
 # that evidence may be.
 TRIAGE_RELEASE_SUITE = env.str("TRIAGE_RELEASE_SUITE", default="release")

@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from agent.models import TrainedModel, TriageProposal
-from agent.workflows.support_triage import learning
+from agent.workflows.support_triage import build_cache, learning
 from agent.workflows.support_triage.injection import visible_request
 from agent.workflows.support_triage.learning import Row, TrainedJudgement
 from tickets.selectors import ticket_history
@@ -126,7 +126,12 @@ class _CorpusModels:
 
 @cache
 def _corpus_models() -> _CorpusModels:
-    """The judgement models from the shipped corpus, trained once per process (seconds)."""
+    """The judgement models from the shipped corpus, trained once per corpus and code (about a
+    minute) and then loaded from the build cache, once per process."""
+    return build_cache.cached_build("corpus-models", _corpus_models_train)
+
+
+def _corpus_models_train() -> _CorpusModels:
     rows = learning.judgement_rows(learning.corpus_rows(), learning.urgency_rows())
     return _CorpusModels(rows=rows, models=learning.judgement_train(rows))
 
@@ -262,7 +267,12 @@ def _train(
 
 @cache
 def _corpus_metrics() -> dict[str, Any]:
-    """Accuracy of each judgement model on whole situations of the corpus it never saw."""
+    """Accuracy of each judgement model on whole situations of the corpus it never saw
+    (measured once per corpus and code, like the models)."""
+    return build_cache.cached_build("corpus-metrics", _corpus_metrics_measure)
+
+
+def _corpus_metrics_measure() -> dict[str, Any]:
     rows = _corpus_models().rows
     metrics: dict[str, Any] = {}
     judged = (
