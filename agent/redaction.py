@@ -4,7 +4,9 @@ Masks are typed markers such as ``[REDACTED:email]``; on any internal error a st
 ``[REDACTED:redaction_failed]`` (fail closed). Layers run in order (see ``_RULES``): own rules
 for what no library knows (private keys, JWTs, provider API keys, bearer tokens, Authorization
 headers, labelled secrets such as ``password: x``), e-mails, then IBANs and cards kept only if
-``python-stdnum`` accepts their checksum, then phones via ``phonenumbers`` (libphonenumber).
+``python-stdnum`` accepts their checksum, names where the text says whose they are (a sign-off,
+an introduction), postal addresses by their shape, then phones via ``phonenumbers``
+(libphonenumber).
 
 To add a provider key, extend ``_API_KEY`` and its gate in ``_RULES``; for national phone
 numbers of another country, add it to ``PHONE_REGIONS`` (``+CC`` numbers are always found).
@@ -109,6 +111,121 @@ _PHONE_CONTEXT: Final = 12  # characters either side, for the matcher's own cont
 # unverified, which bounds the cost and errs on the side of hiding.
 _PHONE_BUDGET: Final = 32
 
+# Names, where a ticket says whose they are: in a sign-off ("Kind regards,\nMaria Lopez",
+# "Saludos, Ana") and in a self-introduction ("my name is Jan de Vries"), in English, Spanish,
+# German and French. No offline library finds names (Presidio needs a spaCy model download),
+# so a capitalised word is taken for a name only in those two places: "Thanks, I will wait",
+# "Best Buy gift card" and "Thanks again" stay as they are, and so does a team's sign-off.
+_SIGN_OFFS: Final = sorted(
+    (
+        "regards",
+        "best regards",
+        "kind regards",
+        "warm regards",
+        "warmest regards",
+        "many thanks",
+        "thanks",
+        "thank you",
+        "thanks so much",
+        "thx",
+        "cheers",
+        "best",
+        "best wishes",
+        "all the best",
+        "sincerely",
+        "yours sincerely",
+        "sincerely yours",
+        "yours truly",
+        "yours",
+        "respectfully",
+        "signed",
+        "saludos",
+        "un saludo",
+        "saludos cordiales",
+        "atentamente",
+        "cordialmente",
+        "gracias",
+        "muchas gracias",
+        "un abrazo",
+        "grüße",
+        "grüsse",
+        "viele grüße",
+        "beste grüße",
+        "liebe grüße",
+        "herzliche grüße",
+        "freundliche grüße",
+        "mit freundlichen grüßen",
+        "mit freundlichen grüssen",
+        "mfg",
+        "gruß",
+        "danke",
+        "vielen dank",
+        "cordialement",
+        "bien cordialement",
+        "merci",
+        "merci beaucoup",
+        "bien à vous",
+        "amicalement",
+        "salutations",
+        "sincères salutations",
+        "bonne journée",
+    ),
+    key=len,
+    reverse=True,  # longest first: "kind regards" before "regards"
+)
+_INTRODUCTIONS: Final = (
+    "my name is", "my name's", "me llamo", "mi nombre es", "ich heiße", "ich heisse",
+    "mein name ist", "je m'appelle", "je m\u2019appelle", "mon nom est",
+)  # fmt: skip
+# A word that starts upper case (Latin scripts: ASCII, Latin-1, Latin Extended-A).
+_CAPITALISED: Final = "[A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f][\\w'\u2019-]*"
+# Up to three words, initials and the particles of surnames ("Jan de Vries", "J. van Dijk").
+_NAME_PARTICLE: Final = r"(?:de|da|del|della|di|du|la|le|van|von|der|den|ter|zu|y|bin|al)"
+_NAME: Final = (
+    rf"(?:{_CAPITALISED}|[A-Z]\.)"
+    rf"(?:[ \t]+(?:{_NAME_PARTICLE}[ \t]+)?(?:{_CAPITALISED}|[A-Z]\.)){{0,2}}"
+)
+_SIGN_OFF: Final = rf"(?i:{'|'.join(map(re.escape, _SIGN_OFFS))})"
+# A sign-off starts a line or a sentence; the name after it ends its line or clause.
+_SIGNED_NAME: Final = re.compile(
+    rf"((?:^|(?<=[.!?])[ \t]+)[ \t>]*{_SIGN_OFF}[ \t]*[,!.:]?[ \t]*"
+    r"(?:(?:\r?\n[ \t>]*){1,3}(?:--[ \t]*(?:\r?\n[ \t>]*)+)?)?)"  # blank lines, a "-- " line
+    rf"(?!{_SIGN_OFF}\b)({_NAME})(?=[ \t]*(?:$|[,(|\u2013-]))",
+    re.MULTILINE,
+)
+_INTRODUCED_NAME: Final = re.compile(
+    rf"((?i:\b(?:{'|'.join(map(re.escape, _INTRODUCTIONS))}))[ \t]+)({_NAME})"
+)
+# Words that sign for a team or say something else, not a person.
+_NOT_NAMES: Final = frozenset(
+    """team support department service services customer customers sales billing admin staff
+    management inc ltd llc gmbh corp company again advance you all everyone much bye
+    equipo soporte servicio abteilung kundenservice équipe""".split()
+)
+# Postal addresses, by their shape in each language: a house number and capitalised words
+# before an English street type ("221B Baker Street", "1600 Pennsylvania Ave NW"); a number
+# before a French street type ("12 rue de la Paix"); a Spanish street type, its name and a
+# number ("Calle de Alcalá, 45"); a German street name and number ("Hauptstraße 5",
+# "Berliner Straße 12a"). A street type needs a capitalised name beside it, so "3 Way
+# Handshake", "road map" or "platz 2" alone are not addresses.
+_PARTICLE: Final = r"(?:de|del|la|las|los|el|du|des|le|l'|d')"
+_STREET_NAME: Final = (
+    rf"(?:{_PARTICLE}[ \t]+)*{_CAPITALISED}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_CAPITALISED}){{0,3}}"
+)
+_ADDRESS: Final = re.compile(
+    r"\b\d{1,5}[A-Za-z]?(?:[ \t]+[A-Z][\w'.-]*){1,4}?[ \t]+"
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl"
+    r"|Terrace|Close|Crescent|Square|Sq|Parkway|Pkwy|Highway|Hwy)\b\.?"
+    r"(?:[ \t]+[NS]?[EW]?\b)?(?:,?[ \t]*(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?\w+)?"
+    rf"|\b\d{{1,4}}(?:[ \t]*(?:bis|ter))?,?[ \t]+(?i:rue|avenue|boulevard|bd|chemin|allée"
+    rf"|allee|impasse|place|quai|route|cours)[ \t]+{_STREET_NAME}"
+    rf"|\b(?i:calle|c/|avenida|avda\.?|plaza|paseo|carrera|camino|ronda)[ \t]+{_STREET_NAME}"
+    r",?[ \t]*(?:n[º°o]\.?[ \t]*)?\d{1,4}[A-Za-z]?\b"
+    r"|\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|gasse|allee|platz|weg|damm)[ \t]+\d{1,4}[a-z]?\b"
+    r"|\b[A-ZÄÖÜ][\wäöüß-]*[ \t]+(?:Straße|Strasse|Str\.|Gasse|Allee|Platz|Weg|Damm)"
+    r"[ \t]+\d{1,4}[a-z]?\b"
+)
+
 
 def _marker(kind: str) -> str:
     return f"[REDACTED:{kind}]"
@@ -124,6 +241,14 @@ def _mask_labelled(match: re.Match[str]) -> str:
     value = match.group(0)[len(match.group(1)) :]
     quote = value[0] if value[0] in "\"'" else ""
     return f"{match.group(1)}{quote}{_marker('secret')}{quote}"
+
+
+def _mask_name(match: re.Match[str]) -> str:
+    """The name after a sign-off or an introduction, unless a word of it is not a name."""
+    words = match.group(2).split()
+    if any(word.strip(".").lower() in _NOT_NAMES for word in words):
+        return match.group(0)
+    return f"{match.group(1)}{_marker('name')}"
 
 
 def _mask_checked(
@@ -223,6 +348,12 @@ _RULES: Final[tuple[tuple[tuple[str, ...], _Step], ...]] = (
     # IBANs before cards: an IBAN's digits could otherwise pass as a Luhn-valid card number.
     ((), partial(_mask_checked, pattern=_IBAN, is_valid=iban.is_valid, kind="iban")),
     ((), partial(_mask_checked, pattern=_CARD, is_valid=_is_card, kind="card")),
+    ((), _sub(_SIGNED_NAME, _mask_name)),
+    (
+        ("name", "llamo", "nombre", "heiße", "heisse", "nom ", "appelle"),
+        _sub(_INTRODUCED_NAME, _mask_name),
+    ),
+    ((), _sub(_ADDRESS, _marker("address"))),
 )
 
 

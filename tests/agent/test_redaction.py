@@ -135,6 +135,37 @@ POSITIVES: list[tuple[str, str]] = [
         "tel:[REDACTED:phone]; toll-free [REDACTED:phone]",
     ),
     ("Dublin +353 1 234 5678", "Dublin [REDACTED:phone]"),
+    # Names where the text says whose they are: sign-offs and introductions, four languages.
+    ("Kind regards,\nMaria Lopez", "Kind regards,\n[REDACTED:name]"),
+    ("It still fails. Thanks, Tom", "It still fails. Thanks, [REDACTED:name]"),
+    (
+        "Best regards,\n-- \nPeter O'Brien\nAcme Ltd",
+        "Best regards,\n-- \n[REDACTED:name]\nAcme Ltd",
+    ),
+    ("Regards, J. van Dijk (finance)", "Regards, [REDACTED:name] (finance)"),
+    ("Saludos cordiales,\nAna García", "Saludos cordiales,\n[REDACTED:name]"),
+    ("Mit freundlichen Grüßen\nJürgen Müller", "Mit freundlichen Grüßen\n[REDACTED:name]"),
+    ("Cordialement,\n\nÉlodie Durand", "Cordialement,\n\n[REDACTED:name]"),
+    (
+        "Hi, my name is Jan de Vries and I cannot log in",
+        "Hi, my name is [REDACTED:name] and I cannot log in",
+    ),
+    ("Hola, me llamo Lucía y no puedo entrar", "Hola, me llamo [REDACTED:name] y no puedo entrar"),
+    ("Ich heiße Anna Schmidt.", "Ich heiße [REDACTED:name]."),
+    (
+        "Je m'appelle Luc Martin, client depuis 2019",
+        "Je m'appelle [REDACTED:name], client depuis 2019",
+    ),
+    # Postal addresses by their shape in each language.
+    ("Ship to 221B Baker Street, London NW1", "Ship to [REDACTED:address], London NW1"),
+    ("I live at 1600 Pennsylvania Ave NW, Apt 4", "I live at [REDACTED:address]"),
+    ("Livraison au 12 rue de la Paix, 75002 Paris", "Livraison au [REDACTED:address], 75002 Paris"),
+    ("Envíenlo a Calle de Alcalá, 45, Madrid", "Envíenlo a [REDACTED:address], Madrid"),
+    (
+        "Lieferadresse: Berliner Straße 12a, 10115 Berlin",
+        "Lieferadresse: [REDACTED:address], 10115 Berlin",
+    ),
+    ("Hauptstraße 5 ist falsch", "[REDACTED:address] ist falsch"),
     # Several kinds in one ticket.
     (
         "From bob@example.com: card 4111111111111111, phone +1 (415) 555-2671, password: x9",
@@ -171,6 +202,19 @@ NEGATIVES: list[str] = [
     "ISBN 978-3-16-148410-0, SKU 123-456-7890, latency=0.123456 p99=0.234567",
     "commit 3f786850e387550fdab836ed7e6dc881de23001b",
     "The API key rotation is done; I am the secretary: Jane",
+    # Sign-off words and street types that are not names or addresses.
+    "Thanks, I will wait for your answer",
+    "Thanks again for the quick help!",
+    "Best Buy gift card not accepted",
+    "Thanks, Support Team",
+    "Kind regards,\nThe Billing Department",
+    "Thanks Bob for the help",
+    "Merci beaucoup pour votre aide",
+    "My name is on the invoice twice",
+    "The 3 Way Handshake fails; see our road map for 2027",
+    "Wir sind auf Platz 2 im Ranking, Schritt 3 von 5",
+    "La calle está cortada desde 2024",
+    "Room 12 Main Hall, gate 3",
     "",
 ]
 
