@@ -82,9 +82,13 @@ def demo() -> None:
 
 
 def test(pytest_args: list[str]) -> None:
+    """The suite on every core (pytest-xdist; each worker has its own test database and Redis
+    database), a test file to a worker so that its module fixtures are set up once; ``-n 0``
+    among the arguments runs it in one process."""
     setup()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *pytest_args, env=env)
+    workers = ["--numprocesses", "auto", "--dist", "loadfile"]
+    run(PYTHON, "-m", "pytest", *workers, "--cov", "--cov-report=term", *pytest_args, env=env)
 
 
 def gate(database_urls: list[str], *, record: bool = False) -> None:

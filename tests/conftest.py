@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
+from pytest_django.plugin import blocking_manager_key
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -51,6 +52,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             _missing(f"needs {marker} at {getattr(settings, url)}")
     if item.get_closest_marker("browser") and not CHROMIUM.exists():
         _missing(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """A transactional test ends by emptying every table, the migrations' data too (the staff
+    groups and their permissions). Django's runner puts such tests last; pytest-xdist hands a
+    worker whole files in any order, so that data is put back here, once the test's fixtures
+    are torn down, for whichever test the worker runs next."""
+    result = yield
+    # After the last test the test database is already gone with the session's fixtures.
+    if nextitem is not None and _flushes_the_database(item):
+        connection = connections["default"]
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents:
+            with item.config.stash[blocking_manager_key].unblock():
+                connection.creation.deserialize_db_from_string(contents)
+    return result
+
+
+def _flushes_the_database(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(marker and marker.kwargs.get("transaction")) or bool(
+        fixtures & {"transactional_db", "live_server", "django_db_serialized_rollback"}
+    )
 
 
 def _missing(message: str) -> None:

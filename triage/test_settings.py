@@ -21,6 +21,19 @@ from .settings import BASE_DIR, env
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/triage")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _per_worker(redis_url: str) -> str:
+    """Under pytest-xdist each worker gets its own Redis database (the given one, then the
+    ones below it), as pytest-django gives each its own test database: a worker's broker
+    flush or queue never touches another's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    parts = urlsplit(redis_url)
+    database = int(parts.path.strip("/") or 0) - int(worker.removeprefix("gw"))
+    return parts._replace(path=f"/{database % 16}").geturl()
+
+
+TEST_REDIS_URL = _per_worker(TEST_REDIS_URL)
 REQUIRE_SERVICES = os.environ.get("TRIAGE_REQUIRE_SERVICES", "") not in {"", "0", "false"}
 
 
