@@ -82,7 +82,7 @@ class TicketWithProposalViewSet(TicketViewSet):
 
     def get_queryset(self) -> QuerySet[Ticket]:
         newest_first = TriageProposal.objects.select_related(
-            "category", "reviewed_by", "run"
+            "category", "reviewed_by", "run", "claimed_by", "question_sent_by"
         ).order_by("-created_at", "-id")
         return (
             super()

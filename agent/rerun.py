@@ -89,7 +89,10 @@ def triage_rerun(*, ticket_id: int, requested_by: Any) -> Ticket:
             requested_by,
             now,
         )
-        active.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        active.claimed_by, active.claimed_at = None, None  # nothing is left to work on
+        active.save(
+            update_fields=["status", "reviewed_by", "reviewed_at", "claimed_by", "claimed_at"]
+        )
     before = ticket.status
     ticket.status, ticket.status_changed_at = Ticket.Status.QUEUED, now
     ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
