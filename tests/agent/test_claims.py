@@ -226,3 +226,24 @@ def test_after_an_action_the_next_page_skips_proposals_others_hold(
     assert response["Location"] == f"/admin/agent/triageproposal/{free.pk}/change/"
     page = client.get(response["Location"]).content.decode()
     assert f"/admin/agent/triageproposal/{held.pk}/change/" not in page  # neither j nor k
+
+
+def test_a_rerun_does_not_replace_a_safe_stop_another_reviewer_holds(
+    history, reviewer, other_reviewer, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    from agent.rerun import RerunRefused, triage_rerun
+    from tests.agent.test_queues import triaged
+
+    stopped = proposal_claim(proposal=triaged("safe_stop"), reviewer=other_reviewer)
+
+    with (
+        django_capture_on_commit_callbacks(execute=False) as queued,
+        pytest.raises(RerunRefused, match="is claimed by sam"),
+    ):
+        triage_rerun(ticket_id=stopped.ticket_id, requested_by=reviewer)
+
+    assert queued == []
+    stopped.refresh_from_db()
+    assert (stopped.status, stopped.claimed_by) == ("pending", other_reviewer)
+    assert Ticket.objects.get(pk=stopped.ticket_id).status == "needs_manual_triage"
+    assert not ChangeRecord.objects.filter(ticket_id=stopped.ticket_id).exists()
