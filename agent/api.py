@@ -46,7 +46,10 @@ from tickets.serializers import TicketIngestSerializer
 REVIEW_ERRORS = {
     **ERROR_RESPONSES,
     404: OpenApiResponse(description="No such proposal."),
-    409: OpenApiResponse(description="Conflict: not pending, or the ticket changed since."),
+    409: OpenApiResponse(
+        description="Conflict: not pending, the ticket changed since, or another reviewer has "
+        "claimed the proposal (its claimed_by, until claim_lapses_at)."
+    ),
 }
 
 
@@ -82,7 +85,7 @@ class TicketWithProposalViewSet(TicketViewSet):
 
     def get_queryset(self) -> QuerySet[Ticket]:
         newest_first = TriageProposal.objects.select_related(
-            "category", "reviewed_by", "run"
+            "category", "reviewed_by", "run", "claimed_by", "question_sent_by"
         ).order_by("-created_at", "-id")
         return (
             super()

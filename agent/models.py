@@ -115,6 +115,8 @@ class TraceStep(models.Model):
         REJECTION = "rejection", "Rejection"
         ROLLBACK = "rollback", "Rollback"
         RERUN = "rerun", "Re-run requested"
+        CLAIM = "claim", "Claimed"
+        QUESTION_SENT = "question_sent", "Clarification sent by staff"
 
     run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
@@ -185,6 +187,18 @@ class TriageProposal(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.TextField(blank=True)
+    # Who is working on the proposal, since when (``agent.claims``): a claim lapses after
+    # TRIAGE_CLAIM_MINUTES, and acting on the proposal ends it.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # A clarification question the reviewer sent through their own helpdesk (the app sends
+    # nothing): who said so, and when.
+    question_sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    question_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -209,6 +223,21 @@ class TriageProposal(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(outcome="clarification") | ~models.Q(clarification_question=""),
                 name="clarification_has_question",
+            ),
+            # Only a pending proposal is worked on; a claim always says since when.
+            models.CheckConstraint(
+                condition=models.Q(status="pending")
+                | (models.Q(claimed_by__isnull=True) & models.Q(claimed_at__isnull=True)),
+                name="proposal_claimed_only_pending",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(claimed_by__isnull=True) | models.Q(claimed_at__isnull=False),
+                name="proposal_claim_has_time",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(question_sent_at__isnull=True)
+                | models.Q(outcome="clarification"),
+                name="proposal_question_sent_is_clarification",
             ),
         ]
 
@@ -269,6 +298,34 @@ class AgentSettings(models.Model):
                     "by then."
                 }
             )
+
+
+class ReviewTarget(models.Model):
+    """How long a ticket of one urgency may wait, from ingest, for its review: the queue and the
+    review page mark it overdue past this. One row per urgency, edited by Triage admins; a
+    draft without an urgency is held to the high target, as the queue ranks it."""
+
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, unique=True)
+    minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="Minutes from the ticket's arrival; past them the queue marks it overdue.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["minutes", "urgency"]
+        verbose_name = "review target"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minutes__gte=1), name="review_target_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(urgency__in=Urgency.values), name="review_target_urgency"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_urgency_display()}: {self.minutes} minutes"
 
 
 class TrainedModel(models.Model):

@@ -15,7 +15,12 @@ from agent.engine.tracing import Tracer
 from agent.engine.writes import write_path
 from agent.models import ACTIVE_PROPOSAL_STATUSES, AgentRun, Outcome, TriageProposal
 from agent.permissions import RERUN_PERMISSION, user_can_rerun
-from agent.selectors import IN_FLIGHT_STATUSES, agent_settings_get
+from agent.selectors import (
+    IN_FLIGHT_STATUSES,
+    agent_settings_get,
+    claim_held_by_other,
+    claim_summary,
+)
 from agent.services import triage_enqueue
 from tickets.models import ChangeRecord, Ticket
 
@@ -68,8 +73,9 @@ def triage_rerun(*, ticket_id: int, requested_by: Any) -> Ticket:
     """Sends a ticket a person holds back to the agent: supersedes a pending safe stop, moves
     the ticket to ``queued``, journals and traces who asked, and enqueues it after commit.
     Raises ``PermissionDenied`` without the re-run permission, ``AgentSwitchedOff`` while the
-    kill switch is off and ``RerunRefused`` for a ticket that is not the person's to send; in
-    each case nothing is written or queued."""
+    kill switch is off and ``RerunRefused`` for a ticket that is not the person's to send (a
+    safe stop another reviewer has claimed included); in each case nothing is written or
+    queued."""
     if not user_can_rerun(requested_by):
         raise PermissionDenied("only Support reviewers and Triage admins may re-run triage")
     if not agent_settings_get().agent_enabled:
@@ -82,6 +88,11 @@ def triage_rerun(*, ticket_id: int, requested_by: Any) -> Ticket:
     )
     if blocker := rerun_blocker(ticket=ticket, active=active):
         raise RerunRefused(blocker)
+    if active is not None and claim_held_by_other(proposal=active, reviewer=requested_by):
+        raise RerunRefused(
+            f"{ticket.reference} is claimed by {claim_summary(proposal=active)}: take its "
+            "safe stop over first"
+        )
     now = timezone.now()
     if active is not None:  # a pending safe stop: the re-run replaces it
         active.status, active.reviewed_by, active.reviewed_at = (
@@ -89,7 +100,10 @@ def triage_rerun(*, ticket_id: int, requested_by: Any) -> Ticket:
             requested_by,
             now,
         )
-        active.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        active.claimed_by, active.claimed_at = None, None  # nothing is left to work on
+        active.save(
+            update_fields=["status", "reviewed_by", "reviewed_at", "claimed_by", "claimed_at"]
+        )
     before = ticket.status
     ticket.status, ticket.status_changed_at = Ticket.Status.QUEUED, now
     ticket.save(update_fields=["status", "status_changed_at", "updated_at"])

@@ -14,6 +14,7 @@ from agent.engine.tracing import Tracer
 from agent.engine.writes import write_path
 from agent.models import Outcome, TriageProposal
 from agent.permissions import REVIEW_PERMISSION, user_can_review
+from agent.selectors import claim_held_by_other, claim_summary
 from agent.signals import proposal_corrected
 from tickets.models import Category, ChangeRecord, Ticket, TicketNote
 
@@ -122,6 +123,7 @@ def proposal_approve(
     proposal.status = TriageProposal.Status.EDITED if edited else TriageProposal.Status.APPROVED
     proposal.published_note, proposal.change_set = note, change_set
     proposal.reviewed_by, proposal.reviewed_at = reviewer, timezone.now()
+    proposal.claimed_by, proposal.claimed_at = None, None  # acting ends the claim
     proposal.save()
     Tracer(proposal.run).record(
         "approval",
@@ -166,6 +168,7 @@ def proposal_reject(
     proposal.status = TriageProposal.Status.REJECTED
     proposal.review_reason = reason
     proposal.reviewed_by, proposal.reviewed_at = reviewer, timezone.now()
+    proposal.claimed_by, proposal.claimed_at = None, None  # acting ends the claim
     proposal.save()
     Tracer(proposal.run).record(
         "rejection", f"Rejected by {reviewer}: {reason}", actor=reviewer, payload={"reason": reason}
@@ -260,12 +263,26 @@ def _require_reviewer(reviewer: Any) -> None:
 
 def _lock_pending(proposal: TriageProposal, reviewer: Any) -> tuple[TriageProposal, Ticket]:
     """Locks the proposal and its ticket; of two reviewers acting at once, the second waits and
-    then finds the proposal no longer pending."""
+    then finds the proposal no longer pending. A proposal another reviewer has claimed is
+    theirs until the claim lapses or is taken over (``agent.claims.proposal_claim``)."""
     _require_reviewer(reviewer)
-    locked = TriageProposal.objects.select_for_update().select_related("run").get(pk=proposal.pk)
+    locked = (
+        TriageProposal.objects.select_for_update(of=("self",))
+        .select_related("run", "claimed_by")
+        .get(pk=proposal.pk)
+    )
     if locked.status != TriageProposal.Status.PENDING:
         raise ReviewConflict(f"this proposal is already {locked.get_status_display().lower()}")
+    refuse_if_claimed_by_other(locked, reviewer)
     return locked, Ticket.objects.select_for_update().get(pk=locked.ticket_id)
+
+
+def refuse_if_claimed_by_other(proposal: TriageProposal, reviewer: Any) -> None:
+    """Raises ``ReviewConflict`` when a live claim on ``proposal`` is another reviewer's."""
+    if claim_held_by_other(proposal=proposal, reviewer=reviewer):
+        raise ReviewConflict(
+            f"it is claimed by {claim_summary(proposal=proposal)}; take it over first"
+        )
 
 
 def _default_note(proposal: TriageProposal) -> str:

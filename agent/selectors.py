@@ -1,19 +1,32 @@
 """Reads on agent data, and the queues a ticket can be in."""
 
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
 from django.db.models import (
     Case,
     Exists,
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     TextChoices,
     Value,
     When,
 )
+from django.utils import timezone
 
-from agent.models import AgentRun, AgentSettings, Outcome, TraceStep, TriageProposal
+from agent.models import (
+    AgentRun,
+    AgentSettings,
+    Outcome,
+    ReviewTarget,
+    TraceStep,
+    TriageProposal,
+)
 from tickets.models import URGENCY_RANK, Ticket, Urgency
 
 # A draft without an urgency (a clarification, refusal or safe stop: the agent did not judge
@@ -62,7 +75,7 @@ def agent_settings_get() -> AgentSettings:
 def proposal_list(*, status: str | None = None) -> QuerySet[TriageProposal]:
     """Proposals (of one review state, if given) in the queue's order (``QUEUE_ORDER``)."""
     proposals = TriageProposal.objects.select_related(
-        "ticket", "category", "run", "reviewed_by"
+        "ticket", "category", "run", "reviewed_by", "claimed_by", "question_sent_by"
     ).order_by(*QUEUE_ORDER)
     if status:
         proposals = proposals.filter(status=status)
@@ -114,3 +127,105 @@ def run_with_steps() -> QuerySet[AgentRun]:
         # The actor (the reviewer of an approval or rollback step) in the same query.
         Prefetch("steps", queryset=TraceStep.objects.select_related("actor").order_by("position"))
     )
+
+
+# --- claims (``agent.claims`` writes them) ---------------------------------------------------
+
+
+def claim_lapses_at(proposal: TriageProposal) -> datetime | None:
+    """When the proposal's claim lapses (None if it has none)."""
+    if proposal.claimed_at is None:
+        return None
+    return proposal.claimed_at + timedelta(minutes=settings.TRIAGE_CLAIM_MINUTES)
+
+
+def claim_holder(*, proposal: TriageProposal, now: datetime | None = None) -> Any:
+    """The reviewer whose claim on the proposal still holds, or None: a claim counts only
+    while the proposal is pending and until it lapses."""
+    lapses = claim_lapses_at(proposal)
+    if proposal.status != TriageProposal.Status.PENDING or lapses is None:
+        return None
+    if lapses <= (now or timezone.now()):
+        return None
+    return proposal.claimed_by
+
+
+def claim_held_by_other(*, proposal: TriageProposal, reviewer: Any) -> bool:
+    holder = claim_holder(proposal=proposal)
+    return holder is not None and holder.pk != reviewer.pk
+
+
+def proposals_open_to(
+    *, reviewer: Any, proposals: QuerySet[TriageProposal]
+) -> QuerySet[TriageProposal]:
+    """``proposals`` without those another reviewer's live claim holds: where a reviewer moves
+    on to, so that two never open the same next ticket."""
+    live_since = timezone.now() - timedelta(minutes=settings.TRIAGE_CLAIM_MINUTES)
+    return proposals.exclude(
+        Q(claimed_by__isnull=False, claimed_at__gt=live_since) & ~Q(claimed_by=reviewer.pk)
+    )
+
+
+def claim_summary(*, proposal: TriageProposal, now: datetime | None = None) -> str:
+    """Who holds the claim and for how long, as staff read it ('' without a live claim):
+    ``rita, for 4 min (lapses in 11 min)``."""
+    now = now or timezone.now()
+    holder, lapses = claim_holder(proposal=proposal, now=now), claim_lapses_at(proposal)
+    if holder is None or lapses is None or proposal.claimed_at is None:
+        return ""
+    held, left = duration_words(now - proposal.claimed_at), duration_words(lapses - now)
+    return f"{holder}, for {held} (lapses in {left})"
+
+
+def duration_words(span: timedelta) -> str:
+    """A span as staff read a wait: ``under 1 min``, ``42 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return "under 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+# --- age and review targets -----------------------------------------------------------------
+
+# Used when a target's row is missing (the data migration makes all four).
+DEFAULT_TARGET_MINUTES: dict[str, int] = {
+    Urgency.URGENT: 60,
+    Urgency.HIGH: 240,
+    Urgency.NORMAL: 1440,
+    Urgency.LOW: 4320,
+}
+
+
+def review_targets() -> dict[str, timedelta]:
+    """Each urgency's review target (how long a ticket may wait from ingest), as admins set
+    them in *Review targets*."""
+    minutes: dict[str, int] = {**DEFAULT_TARGET_MINUTES}
+    minutes.update(ReviewTarget.objects.values_list("urgency", "minutes"))
+    return {urgency: timedelta(minutes=value) for urgency, value in minutes.items()}
+
+
+def review_target_for(proposal: TriageProposal, targets: dict[str, timedelta]) -> timedelta:
+    """The proposal's target; a draft without an urgency is held to high's, as the queue ranks
+    it (``URGENCY_FIRST``)."""
+    return targets.get(proposal.urgency) or targets[Urgency.HIGH]
+
+
+def proposals_with_target(proposals: QuerySet[TriageProposal]) -> QuerySet[TriageProposal]:
+    """Proposals annotated with ``target_minutes``, their urgency's review target (one query
+    for the targets, none per row)."""
+    targets = review_targets()
+    minutes = Case(
+        *[
+            When(urgency=level, then=Value(int(span.total_seconds() // 60)))
+            for level, span in targets.items()
+        ],
+        default=Value(int(targets[Urgency.HIGH].total_seconds() // 60)),
+        output_field=IntegerField(),
+    )
+    return proposals.annotate(target_minutes=minutes)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from agent.models import AgentRun, Confidence, TraceStep, TriageProposal
 from agent.permissions import user_can_see_proposals
+from agent.selectors import claim_holder, claim_lapses_at
 from tickets.models import Category, Ticket, Urgency
 from tickets.serializers import TicketSerializer
 from triage.validation import KnownFieldsSerializer, StrictCharField
@@ -28,6 +29,17 @@ class ProposalSerializer(serializers.ModelSerializer):
     prompt_version = serializers.CharField(read_only=True)
     reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
         allow_null=True
+    )
+    claimed_by = serializers.SerializerMethodField(
+        help_text="The reviewer whose claim on this pending proposal holds (null when none "
+        "does, or it lapsed); only they approve or reject it until it lapses."
+    )
+    claim_lapses_at = serializers.SerializerMethodField(
+        help_text="When that claim lapses (null without one)."
+    )
+    question_sent_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        allow_null=True,
+        help_text="Who recorded sending the clarification question through their helpdesk.",
     )
 
     class Meta:
@@ -52,9 +64,25 @@ class ProposalSerializer(serializers.ModelSerializer):
             "reviewed_by",
             "reviewed_at",
             "review_reason",
+            "claimed_by",
+            "claim_lapses_at",
+            "question_sent_by",
+            "question_sent_at",
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_claimed_by(self, proposal: TriageProposal) -> str | None:
+        holder = claim_holder(proposal=proposal)
+        return None if holder is None else str(holder)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_claim_lapses_at(self, proposal: TriageProposal) -> str | None:
+        if claim_holder(proposal=proposal) is None:
+            return None
+        lapses = claim_lapses_at(proposal)
+        return serializers.DateTimeField().to_representation(lapses) if lapses else None
 
 
 class TicketWithProposalSerializer(TicketSerializer):

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from rest_framework.authtoken.models import Token, TokenProxy
 
-from agent.models import AgentRun, AgentSettings, TriageProposal
+from agent.models import AgentRun, AgentSettings, ReviewTarget, TriageProposal
 from agent.review import ProposalEdits, proposal_approve
 from agent.selectors import agent_settings_get
 from agent.services import triage_ticket_run
@@ -60,6 +60,7 @@ def _one_of_each(superuser: Any) -> dict[str, Model]:
         "tickets.ChangeRecord": ChangeRecord.objects.filter(ticket=ticket).first(),
         "agent.AgentRun": AgentRun.objects.get(pk=proposal.run_id),
         "agent.AgentSettings": agent_settings_get(),
+        "agent.ReviewTarget": ReviewTarget.objects.get(urgency="high"),  # a data migration's
         "agent.TriageProposal": TriageProposal.objects.get(pk=proposal.pk),
         "evaluations.EvaluationExample": example,
         "evaluations.EvaluationRun": evaluation,
@@ -90,7 +91,8 @@ def test_every_admin_page_of_every_model_opens(client: Client, model: type[Model
     assert listing.redirect_chain in ([], [(_url(AgentSettings, "change", 1), 302)])
 
     adding = client.get(_url(model, "add"))
-    # Runs, results and the journal are evidence, and the settings are one row: not addable.
+    # Runs, results and the journal are evidence, the settings are one row and the review
+    # targets one per urgency: not addable.
     assert adding.status_code == (200 if model_admin.has_add_permission(request) else 403)
 
     assert client.get(_url(model, "change", quote(obj.pk))).status_code == 200
@@ -110,6 +112,7 @@ def test_the_smoke_test_covers_models_that_cannot_be_added() -> None:
     assert refused == {
         "agent.AgentRun",
         "agent.AgentSettings",
+        "agent.ReviewTarget",
         "agent.TriageProposal",
         "evaluations.EvaluationResult",
         "evaluations.EvaluationRun",

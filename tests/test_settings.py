@@ -70,3 +70,13 @@ def test_x_forwarded_proto_is_trusted_only_behind_a_declared_proxy() -> None:
 
     assert direct.stdout.strip().splitlines()[-1] == "None", direct.stderr
     assert proxied.stdout.strip().splitlines()[-1] == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+@pytest.mark.parametrize("minutes", ["0", "481"])
+def test_a_claim_length_outside_a_shift_stops_startup(minutes: str) -> None:
+    result = manage("check", DJANGO_DEBUG="true", TRIAGE_CLAIM_MINUTES=minutes)
+
+    assert result.returncode != 0
+    assert f"TRIAGE_CLAIM_MINUTES must be between 1 and 480 (a shift); got {minutes}." in (
+        result.stderr
+    )

@@ -266,6 +266,13 @@ TRIAGE_PRICE_CACHE_WRITE_FACTOR = 1.25
 TRIAGE_MODEL_TIMEOUT_SECONDS = env.float("TRIAGE_MODEL_TIMEOUT_SECONDS", default=60.0)
 # Tickets stuck before a proposal longer than this are re-enqueued by the sweeper.
 TRIAGE_STALE_AFTER_SECONDS = env.int("TRIAGE_STALE_AFTER_SECONDS", default=300)
+# A reviewer's claim on a proposal lapses after this many minutes (agent.claims): long enough to
+# read and decide, short enough that a reviewer who walked away does not hold a ticket for long.
+TRIAGE_CLAIM_MINUTES = env.int("TRIAGE_CLAIM_MINUTES", default=15)
+if not 1 <= TRIAGE_CLAIM_MINUTES <= 480:
+    raise ImproperlyConfigured(
+        f"TRIAGE_CLAIM_MINUTES must be between 1 and 480 (a shift); got {TRIAGE_CLAIM_MINUTES}."
+    )
 # Seconds; the loop's retry backoff base (tests set 0).
 TRIAGE_RETRY_BASE_DELAY = env.float("TRIAGE_RETRY_BASE_DELAY", default=0.5)
 # Retrain the offline model once this many new reviews or labelled tickets arrived.

@@ -1,10 +1,10 @@
 """The review queue and review page in the admin. Every action calls the same services as the
 API (``agent.review``); permissions are decided by ``agent.permissions``."""
 
-import difflib
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -18,11 +18,14 @@ from django.http import (
 )
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html_join
 
 from agent.admin.forms import EditForm, RejectForm
+from agent.admin.review_page import claim_context, label_changes, note_diff, unsaved_values
 from agent.admin.runs import ReadOnlyAdmin
+from agent.admin.waiting import claim_cell, proposal_wait, waiting_cell
+from agent.claims import proposal_claim, proposal_release, proposals_claim
+from agent.clarifications import SENDABLE_STATUSES, clarification_mark_sent
 from agent.models import Outcome, TriageProposal
 from agent.permissions import user_can_review
 from agent.review import (
@@ -31,9 +34,16 @@ from agent.review import (
     proposal_reject,
     proposal_undo,
 )
-from agent.selectors import QUEUE_ORDER, Queue, agent_settings_get
+from agent.selectors import (
+    QUEUE_ORDER,
+    Queue,
+    agent_settings_get,
+    claim_summary,
+    proposals_open_to,
+    proposals_with_target,
+)
 from agent.workflows.support_triage.model_store import high_confidence_evidence
-from tickets.models import Category, ChangeRecord, Urgency
+from tickets.models import Urgency
 
 REVIEW_QUEUE_TITLE = "Review queue: drafts awaiting review, most urgent first"
 
@@ -50,6 +60,9 @@ def manual_queue_url() -> str:
 
 # The review page's buttons (edit and reject submit their own form; approve and undo none).
 REVIEW_ACTIONS = ("approve", "edit", "reject", "undo")
+# Buttons that change who works on the proposal, or record what the reviewer did outside the
+# app; the page stays where it is after them.
+PAGE_ACTIONS = ("claim", "take_over", "release", "mark_sent")
 
 
 @admin.register(TriageProposal)
@@ -63,7 +76,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         "confidence",
         "flag_list",
         "status",
-        "created",
+        "waiting",
     ]
     list_display_links = ["ticket_subject"]
     list_filter = [
@@ -87,7 +100,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     # The queue order. The admin also orders other models' widgets for proposals by it (an
     # evaluation example's proposal, say), so it must resolve on a plain queryset.
     ordering = QUEUE_ORDER
-    actions = ["bulk_approve"]
+    actions = ["bulk_approve", "bulk_claim"]
 
     class Media:
         css = {"all": ["agent/review.css"]}
@@ -96,7 +109,13 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         """Without the status column when the list shows one review state (the queue: pending):
         the filter says it, and the columns must fit beside the navigation."""
         columns = list(super().get_list_display(request))
-        return [c for c in columns if c != "status"] if "status__exact" in request.GET else columns
+        if "status__exact" in request.GET:
+            columns = [c for c in columns if c != "status"]
+        return [*columns, _claim_column(request.user)]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TriageProposal]:
+        """Each row with its urgency's review target, for the *waiting* column."""
+        return proposals_with_target(super().get_queryset(request).select_related("claimed_by"))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         """Bulk approve says how often ``high`` was right on held-out data."""
@@ -114,6 +133,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
             "title": REVIEW_QUEUE_TITLE if pending else "Triage proposals, most urgent first",
             "agent_switched_off": not agent_settings_get().agent_enabled,
             "manual_queue_url": manual_queue_url(),
+            "claim_minutes": settings.TRIAGE_CLAIM_MINUTES,
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)
@@ -136,9 +156,10 @@ class TriageProposalAdmin(ReadOnlyAdmin):
     def ticket_subject(self, proposal: TriageProposal) -> str:
         return f"#{proposal.ticket_id} {proposal.ticket.subject}"
 
-    @admin.display(description="created", ordering="created_at")
-    def created(self, proposal: TriageProposal) -> str:
-        return timezone.localtime(proposal.created_at).strftime("%Y-%m-%d %H:%M")
+    @admin.display(description="waiting", ordering="ticket__created_at")
+    def waiting(self, proposal: TriageProposal) -> str:
+        """Since the ticket came in, against its urgency's review target."""
+        return waiting_cell(proposal)
 
     @admin.display(description="flags")
     def flag_list(self, proposal: TriageProposal) -> str:
@@ -173,6 +194,8 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         if not user_can_review(request.user):
             raise PermissionDenied
         action = request.POST.get("action", "")
+        if action in PAGE_ACTIONS:
+            return self._page_action(request, proposal, action)
         if action not in REVIEW_ACTIONS:
             return HttpResponseBadRequest("Unknown review action.")
         submitted: EditForm | RejectForm | None = None
@@ -195,6 +218,29 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         if action == "undo":
             return HttpResponseRedirect(request.path)
         return HttpResponseRedirect(self._next_url(request, done))
+
+    def _page_action(
+        self, request: HttpRequest, proposal: TriageProposal, action: str
+    ) -> HttpResponse:
+        """Claim, take over, release, or record the question sent; then the same page."""
+        user, ticket = request.user, _ticket(proposal)
+        try:
+            if action == "mark_sent":
+                clarification_mark_sent(proposal=proposal, reviewer=user)
+                messages.success(request, f"Recorded that you sent {ticket}'s question.")
+            elif action == "release":
+                proposal_release(proposal=proposal, reviewer=user)
+                messages.success(request, f"Released your claim on {ticket}.")
+            else:
+                take_over = action == "take_over"
+                holder = claim_summary(proposal=proposal)
+                proposal_claim(proposal=proposal, reviewer=user, take_over=take_over)
+                done = f"Took {ticket} over from {holder}" if take_over else f"Claimed {ticket}"
+                minutes = settings.TRIAGE_CLAIM_MINUTES
+                messages.success(request, f"{done}; it is yours for {minutes} min.")
+        except ReviewConflict as conflict:
+            messages.error(request, f"Could not {action.replace('_', ' ')} {ticket}: {conflict}.")
+        return HttpResponseRedirect(request.path)
 
     def _act(
         self,
@@ -240,6 +286,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
         status: int = 200,
     ) -> TemplateResponse:
         pending = self.get_queryset(request).filter(status=TriageProposal.Status.PENDING)
+        previous, following = self._neighbours(request, proposal)
         return TemplateResponse(
             request,
             "admin/agent/triageproposal/review.html",
@@ -254,24 +301,50 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 "reject_sentences": reject_form.example_sentences(proposal.outcome),
                 "reject_sentence": reject_form.example_sentence(proposal.outcome),
                 # Typed into a form whose action could no longer be done: shown, not lost.
-                "unsaved": _unsaved(unsaved)
+                "unsaved": unsaved_values(unsaved)
                 if proposal.status != TriageProposal.Status.PENDING
                 else [],
                 "can_review": user_can_review(request.user),
-                "note_diff": _note_diff(proposal),
-                "label_changes": _label_changes(proposal),
+                "note_diff": note_diff(proposal),
+                "label_changes": label_changes(proposal),
                 "pending": pending.count(),
+                "wait": proposal_wait(proposal),
+                "claim": claim_context(proposal, request.user),
+                "previous_url": previous,
+                "next_url": following,
+                "can_mark_sent": proposal.outcome == Outcome.CLARIFICATION
+                and proposal.question_sent_at is None
+                and proposal.status in SENDABLE_STATUSES,
             },
             status=status,
         )
 
+    def _neighbours(
+        self, request: HttpRequest, proposal: TriageProposal
+    ) -> tuple[str | None, str | None]:
+        """The review pages before and after this one in the queue's order, among pending
+        proposals no other reviewer holds (the keyboard's previous and next)."""
+        pending = self.get_queryset(request).filter(status=TriageProposal.Status.PENDING)
+        open_ids = list(
+            proposals_open_to(reviewer=request.user, proposals=pending)
+            .order_by(*QUEUE_ORDER)
+            .values_list("pk", flat=True)
+        )
+        if proposal.pk not in open_ids:
+            return None, _review_url(open_ids[0]) if open_ids else None
+        at = open_ids.index(proposal.pk)
+        previous = _review_url(open_ids[at - 1]) if at > 0 else None
+        following = _review_url(open_ids[at + 1]) if at + 1 < len(open_ids) else None
+        return previous, following
+
     def _next_url(self, request: HttpRequest, done: TriageProposal) -> str:
         """The next proposal in the queue, so a reviewer never leaves the review page."""
         pending = self.get_queryset(request).filter(status=TriageProposal.Status.PENDING)
-        following = pending.exclude(pk=done.pk).order_by(*QUEUE_ORDER).first()
+        open_to_me = proposals_open_to(reviewer=request.user, proposals=pending)
+        following = open_to_me.exclude(pk=done.pk).order_by(*QUEUE_ORDER).first()
         if following is None:
             return review_queue_url()
-        return reverse("admin:agent_triageproposal_change", args=[following.pk])
+        return _review_url(following.pk)
 
     # --- bulk approve ----------------------------------------------------------------------
 
@@ -298,10 +371,42 @@ class TriageProposalAdmin(ReadOnlyAdmin):
             messages.warning(
                 request,
                 f"Left {_count(skipped, 'proposal')} untouched (only pending, high-confidence "
-                "proposals are bulk-approved): "
+                "proposals that no other reviewer has claimed are bulk-approved): "
                 + ", ".join(f"#{p.ticket_id}" for p in skipped[:20])
                 + ".",
             )
+
+    @admin.action(description="Claim the selected proposals (yours for a while)")
+    def bulk_claim(self, request: HttpRequest, queryset: QuerySet[TriageProposal]) -> None:
+        """Claims each pending proposal no other reviewer holds; says which were left."""
+        if not user_can_review(request.user):
+            raise PermissionDenied
+        claimed, left = proposals_claim(proposals=list(queryset), reviewer=request.user)
+        messages.success(
+            request,
+            f"Claimed {_count(claimed, 'proposal')} for {settings.TRIAGE_CLAIM_MINUTES} minutes.",
+        )
+        if left:
+            messages.warning(
+                request,
+                f"Left {_count(left, 'proposal')} unclaimed: "
+                + "; ".join(f"#{p.ticket_id}: {why}" for p, why in left[:20])
+                + ".",
+            )
+
+
+def _claim_column(viewer: Any) -> Any:
+    """The *claimed by* column, for the viewer (who reads their own claims as ``you``)."""
+
+    @admin.display(description="claimed by")
+    def claimed_by(proposal: TriageProposal) -> str:
+        return claim_cell(proposal, viewer)
+
+    return claimed_by
+
+
+def _review_url(pk: int) -> str:
+    return reverse("admin:agent_triageproposal_change", args=[pk])
 
 
 def _ticket(proposal: TriageProposal) -> str:
@@ -314,42 +419,3 @@ def _count(items: list[Any], noun: str) -> str:
 
 def _action_verb(action: str) -> str:
     return {"edit": "approve", "undo": "undo the approval of"}.get(action, action)
-
-
-def _unsaved(form: forms.Form | None) -> list[tuple[str, str]]:
-    """What the reviewer submitted in ``form``, label and value, for the fields they filled."""
-    if form is None or not form.is_valid():
-        return []
-    return [
-        (str(form.fields[name].label or name).capitalize(), str(value))
-        for name, value in form.cleaned_data.items()
-        if value
-    ]
-
-
-def _note_diff(proposal: TriageProposal) -> list[tuple[str, str]]:
-    """The draft against the published note, line by line, for edited approvals."""
-    note = proposal.published_note
-    if proposal.status != TriageProposal.Status.EDITED or note is None:
-        return []
-    lines = difflib.ndiff(proposal.draft_note.splitlines(), note.body.splitlines())
-    kinds = {"+": "added", "-": "removed", " ": "same"}
-    return [(kinds[line[0]], line[2:]) for line in lines if line[0] in kinds]
-
-
-def _label_changes(proposal: TriageProposal) -> list[tuple[str, str, str]]:
-    """What the reviewer changed, read from the approval's journal (not the ticket's current
-    labels, which later edits may have moved on)."""
-    if proposal.status != TriageProposal.Status.EDITED or proposal.change_set is None:
-        return []
-    record = ChangeRecord.objects.filter(
-        change_set=proposal.change_set, target="tickets.Ticket"
-    ).first()
-    if record is None:
-        return []
-    approved = Category.objects.filter(pk=record.after.get("category_id")).first()
-    pairs = [
-        ("category", str(proposal.category or "-"), str(approved or "-")),
-        ("urgency", proposal.urgency or "-", record.after.get("urgency") or "-"),
-    ]
-    return [pair for pair in pairs if pair[1] != pair[2]]

@@ -13,6 +13,7 @@ from agent.rerun import triage_rerun
 from agent.review import ProposalEdits, proposal_approve, proposal_reject, proposal_undo
 from agent.selectors import (
     DONE_STATUSES,
+    IN_FLIGHT_STATUSES,
     Queue,
     agent_settings_get,
     proposal_list,
@@ -24,6 +25,7 @@ from tests.factories import TicketFactory
 from tickets.models import Ticket
 from tickets.services import ticket_claim_for_triage, ticket_ingest, ticket_record_history
 
+IN_FLIGHT_AND_DONE = {*IN_FLIGHT_STATUSES, *DONE_STATUSES}
 State = tuple[str, str, str]  # ticket status, newest proposal's outcome, its review state
 
 
@@ -248,3 +250,118 @@ def test_the_ticket_list_filters_the_manual_triage_queue(client: Client, history
     assert undone.ticket.subject in page
     assert "Proposal · approval undone" in page  # why it is here
     assert pending.ticket.subject not in page  # its draft is in the review queue
+
+
+# --- every combination, reachable or not -----------------------------------------------------
+
+CLAIMS = ("unclaimed", "claimed", "claim lapsed")
+
+
+def _stored(ticket_status: str, proposal: tuple[str, str, str] | None, category) -> Ticket:  # type: ignore[no-untyped-def]
+    """A ticket written straight to the database in ``ticket_status`` with, if given, one
+    proposal (outcome, review state, claim), bypassing the services: the rows a bug, a
+    migration or a hand edit could leave."""
+    labelled = ticket_status in DONE_STATUSES
+    ticket = TicketFactory(
+        status=ticket_status,
+        category=category if labelled else None,
+        urgency="normal" if labelled else "",
+    )
+    if proposal is None:
+        return ticket
+    outcome, review_state, claim = proposal
+    from agent.models import AgentRun
+
+    run = AgentRun.objects.create(
+        ticket=ticket, workflow="support-triage", backend="scripted", status="finished",
+        outcome=outcome,
+    )  # fmt: skip
+    claimed_at = {
+        "unclaimed": None,
+        "claimed": timezone.now(),
+        "claim lapsed": timezone.now() - timedelta(hours=1),
+    }[claim]
+    TriageProposal.objects.create(
+        ticket=ticket,
+        run=run,
+        outcome=outcome,
+        status=review_state,
+        category=category if outcome == "proposal" else None,
+        urgency="high" if outcome == "proposal" else "",
+        confidence="high" if outcome == "proposal" else "",
+        clarification_question="Which invoice?" if outcome == "clarification" else "",
+        claimed_by=_claimer() if claimed_at else None,
+        claimed_at=claimed_at,
+    )
+    return ticket
+
+
+def _claimer():  # type: ignore[no-untyped-def]
+    from tests.factories import UserFactory
+
+    return UserFactory(username="claimer", is_staff=True, is_superuser=True)
+
+
+def _combinations() -> list[tuple[str, tuple[str, str, str] | None]]:
+    """Every ticket status, with no proposal or with one of every outcome in every review state
+    (and a pending one unclaimed, claimed by someone, or with a lapsed claim)."""
+    from agent.models import Outcome
+
+    proposals: list[tuple[str, str, str] | None] = [None]
+    for outcome in Outcome.values:
+        for review_state in TriageProposal.Status.values:
+            claims = CLAIMS if review_state == TriageProposal.Status.PENDING else CLAIMS[:1]
+            proposals += [(outcome, review_state, claim) for claim in claims]
+    return [(status, proposal) for status in Ticket.Status.values for proposal in proposals]
+
+
+def _listed(user, url: str) -> set[int]:  # type: ignore[no-untyped-def]
+    """The ticket ids a queue's admin page lists (its changelist queryset, every page)."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from tickets.models import Ticket as TicketModel
+
+    request = RequestFactory().get(url)
+    request.user = user
+    if url.startswith("/admin/agent/triageproposal/"):
+        model_admin = admin.site._registry[TriageProposal]
+        changelist = model_admin.get_changelist_instance(request)
+        return set(changelist.queryset.values_list("ticket_id", flat=True))
+    model_admin = admin.site._registry[TicketModel]
+    changelist = model_admin.get_changelist_instance(request)
+    return set(changelist.queryset.values_list("pk", flat=True))
+
+
+def test_every_ticket_status_and_proposal_state_is_shown_by_a_queue(history, reviewer) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the rows say, a ticket is listed: a ticket a person must act on (not with the
+    agent, not done) by the review queue or the manual-triage queue, as their pages list
+    them, and every other by the ticket list's *with the agent* or *done* filter. A claim,
+    live or lapsed, hides nothing."""
+    stored = {
+        (status, proposal): _stored(status, proposal, history["billing"])
+        for status, proposal in _combinations()
+    }
+    listed = {
+        queue: _listed(reviewer, url)
+        for queue, url in {
+            "review": "/admin/agent/triageproposal/?status__exact=pending",
+            "manual": "/admin/tickets/ticket/?queue=manual",
+            "in_flight": "/admin/tickets/ticket/?queue=in_flight",
+            "done": "/admin/tickets/ticket/?queue=done",
+        }.items()
+    }
+
+    assert len(stored) == 7 * (1 + 4 * (6 + 2))  # statuses x (none + outcomes x states)
+    unlisted, stranded = [], []
+    for combination, ticket in stored.items():
+        shown = {queue for queue, ids in listed.items() if ticket.pk in ids}
+        if not shown:
+            unlisted.append(combination)
+        needs_a_person = combination[0] not in IN_FLIGHT_AND_DONE
+        if needs_a_person and not shown & {"review", "manual"}:
+            stranded.append(combination)
+        if combination[1] and combination[1][1] == "pending":  # a draft to decide on
+            assert shown & {"review", "manual"}, combination
+    assert unlisted == []
+    assert stranded == []
