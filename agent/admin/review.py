@@ -259,6 +259,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 else [],
                 "can_review": user_can_review(request.user),
                 "note_diff": _note_diff(proposal),
+                "similar_rows": similar_rows(proposal),
                 "label_changes": _label_changes(proposal),
                 "pending": pending.count(),
             },
@@ -324,6 +325,25 @@ def _unsaved(form: forms.Form | None) -> list[tuple[str, str]]:
         (str(form.fields[name].label or name).capitalize(), str(value))
         for name, value in form.cleaned_data.items()
         if value
+    ]
+
+
+def similar_rows(proposal: TriageProposal) -> list[dict[str, Any]]:
+    """The similar tickets the agent was shown, as the review page lists them: the category by
+    name, and the match as a percentage of the closest ticket's score (retrieval scores are
+    BM25, whose scale depends on the query, so only their ratio reads the same everywhere; it
+    is also what the offline model's vote weighs)."""
+    shown = proposal.similar_tickets or []
+    slugs = {row.get("category") for row in shown}
+    names = dict(Category.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    best = max((float(row.get("similarity") or 0) for row in shown), default=0.0)
+    return [
+        {
+            **row,
+            "category_name": names.get(row.get("category"), row.get("category") or "-"),
+            "match": round(100 * float(row.get("similarity") or 0) / best) if best > 0 else None,
+        }
+        for row in shown
     ]
 
 
