@@ -175,8 +175,16 @@ class TriageProposal(models.Model):
     injection_suspected = models.BooleanField(default=False)
     requires_human_action = models.BooleanField(default=False)
     degraded_context = models.BooleanField(default=False)
+    degraded_reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Why the context was incomplete (degraded_context): each tool that failed or "
+        "source left out.",
+    )
     similar_tickets = models.JSONField(
-        default=list, blank=True, help_text="The similar tickets the agent was shown."
+        default=list,
+        blank=True,
+        help_text="Every similar ticket the agent was shown, most similar first.",
     )
     published_note = models.OneToOneField(
         TicketNote, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposal"

@@ -26,6 +26,11 @@ class ProposalSerializer(serializers.ModelSerializer):
         choices=Confidence.choices, allow_blank=True, read_only=True
     )
     flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    degraded_reasons = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Why the context was incomplete (the degraded_context flag).",
+    )
     prompt_version = serializers.CharField(read_only=True)
     reviewed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
         allow_null=True
@@ -60,6 +65,7 @@ class ProposalSerializer(serializers.ModelSerializer):
             "missing_information",
             "error",
             "flags",
+            "degraded_reasons",
             "similar_tickets",
             "reviewed_by",
             "reviewed_at",

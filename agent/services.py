@@ -194,8 +194,11 @@ def proposal_store(
     if run.ticket_id is None:
         raise ValueError("a proposal needs a run of a ticket")
     # The one place model-derived text becomes a proposal: masked here, whatever the model
-    # wrote (a model that echoes a key or its prompt must not publish it in a note).
+    # wrote (a model that echoes a key or its prompt must not publish it in a note). Then what
+    # the model saw masked but staff may read is filled in from the ticket, by the workflow.
     output = redact_data(result.output)
+    if ctx is not None:
+        output = ctx.workflow.output_for_staff(output, ctx.subject)
     flags = proposal_flags(result=result, ctx=ctx)
     proposal = TriageProposal(
         ticket_id=run.ticket_id,
@@ -212,6 +215,7 @@ def proposal_store(
         injection_suspected="injection_suspected" in flags,
         requires_human_action="requires_human_action" in flags,
         degraded_context="degraded_context" in flags,
+        degraded_reasons=redact_data(ctx.degraded) if ctx else [],
         similar_tickets=redact_data(ctx.state.get("similar_tickets", [])) if ctx else [],
     )
     try:

@@ -21,7 +21,13 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from agent.admin.forms import EditForm, RejectForm
-from agent.admin.review_page import claim_context, label_changes, note_diff, unsaved_values
+from agent.admin.review_page import (
+    claim_context,
+    label_changes,
+    note_diff,
+    similar_rows,
+    unsaved_values,
+)
 from agent.admin.runs import ReadOnlyAdmin
 from agent.admin.waiting import claim_cell, proposal_wait, waiting_cell
 from agent.claims import proposal_claim, proposal_release, proposals_claim
@@ -306,6 +312,7 @@ class TriageProposalAdmin(ReadOnlyAdmin):
                 else [],
                 "can_review": user_can_review(request.user),
                 "note_diff": note_diff(proposal),
+                "similar_rows": similar_rows(proposal),
                 "label_changes": label_changes(proposal),
                 "pending": pending.count(),
                 "wait": proposal_wait(proposal),

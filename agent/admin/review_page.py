@@ -73,3 +73,22 @@ def label_changes(proposal: TriageProposal) -> list[tuple[str, str, str]]:
         ("urgency", proposal.urgency or "-", record.after.get("urgency") or "-"),
     ]
     return [pair for pair in pairs if pair[1] != pair[2]]
+
+
+def similar_rows(proposal: TriageProposal) -> list[dict[str, Any]]:
+    """The similar tickets the agent was shown, as the review page lists them: the category by
+    name, and the match as a percentage of the closest ticket's score (retrieval scores are
+    BM25, whose scale depends on the query, so only their ratio reads the same everywhere; it
+    is also what the offline model's vote weighs)."""
+    shown = proposal.similar_tickets or []
+    slugs = {row.get("category") for row in shown}
+    names = dict(Category.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    best = max((float(row.get("similarity") or 0) for row in shown), default=0.0)
+    return [
+        {
+            **row,
+            "category_name": names.get(row.get("category"), row.get("category") or "-"),
+            "match": round(100 * float(row.get("similarity") or 0) / best) if best > 0 else None,
+        }
+        for row in shown
+    ]

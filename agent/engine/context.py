@@ -31,5 +31,15 @@ class RunContext:
     faults: FaultPlan = field(default_factory=FaultPlan)
     flags: set[str] = field(default_factory=set)
     state: dict[str, Any] = field(default_factory=dict)
+    # Why the run worked on less context than it should have (``degraded_context``): each
+    # failed tool or source left out, in words, so that a reviewer sees what was missing.
+    degraded: list[str] = field(default_factory=list)
     # Calls the policy refused as unsafe (not mere invalid arguments): evaluations fail on any.
     policy_violations: int = 0
+
+    def degrade(self, why: str) -> None:
+        """Records that the run goes on with less context than it should have, and why: the
+        proposal is flagged ``degraded_context`` and shows the reason."""
+        self.flags.add("degraded_context")
+        if why not in self.degraded:
+            self.degraded.append(why)

@@ -144,8 +144,8 @@ class AgentLoop:
         for call, result in zip(calls, executed, strict=True):
             if not result.ok and call.name in workflow.required_context:
                 raise StopRun(f"required context unavailable: {call.name} failed")
-            if not result.ok:
-                self.ctx.flags.add("degraded_context")
+            if not result.ok and result.tool is None:  # a tool that ran and failed said why
+                self.ctx.degrade(f"{call.name} was refused by the policy")
         executed = self._within_budget(calls, executed, workflow.context_budget_chars)
         opening = {
             "role": "user",
@@ -176,7 +176,10 @@ class AgentLoop:
                 kept.append(result)
                 used += size
                 continue
-            self.ctx.flags.add("degraded_context")
+            self.ctx.degrade(
+                f"{call.name} left out: {size:,} characters would exceed the context budget "
+                f"({used:,} of {budget:,} used)"
+            )
             self.result.context_left_out.append(call.name)
             self.tracer.record(
                 "error",
@@ -340,8 +343,10 @@ class AgentLoop:
 
     def _tool_failed(self, call: ToolCall, tool: Tool, message: str, started: float) -> _Executed:
         duration = int((time.perf_counter() - started) * 1000)
-        if tool.risk == Risk.READ:
-            self.ctx.flags.add("degraded_context")  # the agent works on with less context
+        if not tool.terminal:
+            # The agent works on with less than it asked for (a source, a draft); a terminal
+            # tool's error is about the model's answer, which the model corrects.
+            self.ctx.degrade(f"{tool.name} failed: {message}")
         self.tracer.record(
             "error",
             f"{tool.name} failed: {message}",

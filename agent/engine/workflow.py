@@ -16,6 +16,11 @@ from agent.engine.tools import Risk, Tool
 SAFE_STOP = "safe_stop"
 
 
+def _as_masked(output: dict[str, Any], subject: Any) -> dict[str, Any]:
+    """By default staff see the output as the model wrote it, masked."""
+    return output
+
+
 @dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
@@ -42,6 +47,10 @@ class WorkflowDefinition:
     offline_model: Callable[[], OfflineModel]
     # Characters of context results (ticket, similar tickets, templates) sent to the model.
     context_budget_chars: int = 24_000
+    # The run's (masked) output as the people who review it may see it: what the model saw
+    # masked but staff may read (the customer's own address, say) filled in from the subject.
+    # The model, the trace and the run keep the masked output.
+    output_for_staff: Callable[[dict[str, Any], Any], dict[str, Any]] = _as_masked
 
     def tool(self, name: str) -> Tool | None:
         return next((tool for tool in self.tools if tool.name == name), None)

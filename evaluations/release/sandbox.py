@@ -267,6 +267,7 @@ def _seeded_secrets() -> dict[str, str]:
         "card": card + luhn.calc_check_digit(card),
         "iban": f"DE{iban.calc_check_digits('DE00' + account)}{account}",
         "email": f"release.check.{secrets.token_hex(4)}@example.com",
+        "requester_email": f"release.requester.{secrets.token_hex(4)}@example.com",
         "phone": phone,
     }
 
@@ -286,7 +287,10 @@ def _throwaway_ticket(secret_values: dict[str, str]) -> Ticket:
         f" password: {s['password']}. Call me on {s['phone']} or write to {s['email']}."
     )
     return Ticket.objects.create(
-        subject="Charged twice this month", body=body, requester_email=s["email"], channel="email"
+        subject="Charged twice this month",
+        body=body,
+        requester_email=s["requester_email"],
+        channel="email",
     )
 
 
@@ -299,7 +303,9 @@ def _throwaway_user(*, superuser: bool) -> Any:
 def _leaks(
     secret_values: dict[str, str], run: AgentRun, proposal: TriageProposal | None
 ) -> list[str]:
-    """Where a seeded secret appears in what the run stored: its steps, error and proposal."""
+    """Where a seeded secret appears in what the run stored: its steps, error and proposal.
+    The requester's address may appear in the draft note alone: a draft addresses the customer
+    as staff see them (``{customer_email}``, filled from the ticket), never the model."""
     stored = [("run error", run.error)]
     for step in run.steps.order_by("position"):
         where = f"trace step {step.position} ({step.kind})"
@@ -311,7 +317,7 @@ def _leaks(
         f"{kind} in {where}"
         for kind, value in sorted(secret_values.items())
         for where, text in stored
-        if value in text
+        if value in text and (kind, where) != ("requester_email", "proposal draft_note")
     ]
 
 

@@ -395,3 +395,39 @@ def test_the_queue_and_the_review_page_fit_the_screen(
     else:
         assert queue["table"] <= queue["box"] or queue["boxScrolls"], queue
     assert review["page"] <= review["screen"], review
+
+
+def test_the_review_page_lists_every_ticket_the_offline_reason_cites(
+    page: Page, live_server: LiveServer, history: dict[str, Category]
+) -> None:
+    """Issue 11, defect 6: the offline agent votes with ten neighbours and names the voters;
+    each one is a row of the page's similar tickets, with its category by name and its match
+    as a percentage of the closest ticket's."""
+    for month in ("April", "May", "June", "July", "August"):
+        ResolvedTicketFactory(
+            subject=f"Charged twice for the {month} invoice",
+            body="My card was charged twice for the invoice. Please refund one charge.",
+            category=history["billing"],
+        )
+    ticket = TicketFactory(
+        subject="Charged twice for the invoice",
+        body="My card was charged twice for invoice INV-20431. Please refund one charge.",
+    )
+    proposal = triage_ticket_run(ticket_id=ticket.pk)
+    assert proposal is not None
+    assert proposal.outcome == "proposal"
+    cited = set(re.findall(r"#(\d+)", proposal.reason))
+    assert len(cited) > 3  # more than the opening context's three
+    _signed_in_reviewer(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/agent/triageproposal/{proposal.pk}/change/")
+
+    rows = page.locator("#similar-tickets tbody tr")
+    links = rows.locator("td:first-child").all_inner_texts()
+    shown = {match.group(1) for text in links if (match := re.match(r"#(\d+)", text))}
+    assert cited <= shown, (cited, shown)
+    expect(rows.first.locator("td").nth(3)).to_have_text("100%")
+    expect(page.locator("#similar-tickets")).to_contain_text("Billing")
+    expect(page.locator("#similar-tickets")).not_to_contain_text("billing")
+    expect(page.locator("#similar-legend")).to_contain_text("percentage of the closest one")
+    expect(page.locator("#proposal")).to_contain_text("Category Billing")

@@ -2,6 +2,8 @@
 failures, and the model's own refusal."""
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from agent.engine.backends.base import (
     MalformedReplyError,
@@ -20,7 +22,8 @@ from agent.services import triage_ticket_run
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from agent.workflows.support_triage.subject import ticket_view_load
 from tests.agent.scripted import ScriptedBackend, submit, tool_use, turn
-from tickets.models import Ticket, TicketNote
+from tests.factories import TicketFactory
+from tickets.models import ReplyTemplate, Ticket, TicketNote
 
 
 def _kinds(proposal: TriageProposal) -> list[str]:
@@ -360,3 +363,114 @@ def test_the_run_timeout_stays_below_the_sweepers_threshold(settings, db) -> Non
     with pytest.raises(ValidationError) as raised:
         AgentSettings(timeout_seconds=600).full_clean()
     assert "At most 240 s" in str(raised.value.message_dict["timeout_seconds"])
+
+
+# --- degraded context: every tool failure or missing context is flagged and said (issue 11,
+# defect 5) -----------------------------------------------------------------------------------
+
+
+def test_a_template_saved_before_validation_flags_the_proposal_and_the_reviewer_sees_why(
+    new_ticket: Ticket, client: Client, reviewer
+) -> None:  # type: ignore[no-untyped-def]
+    """The offline agent picks the billing template, saved (before templates were checked)
+    with a literal brace: the draft tool fails, the proposal is flagged ``degraded_context``
+    with the tool's message, the note says the template could not be filled (not that none
+    fits), and the review page shows why."""
+    template = ReplyTemplate.objects.get(category__slug="billing")
+    ReplyTemplate.objects.filter(pk=template.pk).update(body='Got {"code": 404} for {ticket_ref}')
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk)
+
+    assert proposal is not None
+    assert proposal.outcome == "proposal"
+    assert proposal.degraded_context
+    [why] = proposal.degraded_reasons
+    assert why.startswith(f"draft_reply failed: template {template.pk} (Duplicate charge) cannot")
+    assert "The reply template could not be filled" in proposal.draft_note
+    assert "No reply template fits" not in proposal.draft_note
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:agent_triageproposal_change", args=[proposal.pk]))
+    assert "Worked on incomplete context" in page.content.decode()
+    assert f"draft_reply failed: template {template.pk} (Duplicate charge)" in (
+        page.content.decode()
+    )
+
+
+def test_a_failing_similar_ticket_search_is_flagged_with_its_reason(
+    new_ticket: Ticket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.workflows.support_triage import tools
+
+    def broken(**kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("index on fire")
+
+    monkeypatch.setattr(tools, "similar_tickets_for_text", broken)
+
+    proposal = triage_ticket_run(
+        ticket_id=new_ticket.pk, backend=ScriptedBackend(submit(new_ticket.pk))
+    )
+
+    assert proposal is not None
+    assert proposal.degraded_context
+    assert proposal.degraded_reasons == [
+        "list_similar_tickets failed: internal error (RuntimeError)"
+    ]
+    assert proposal.similar_tickets == []
+
+
+def test_a_failing_draft_tool_flags_the_proposal(new_ticket: Ticket) -> None:
+    template = ReplyTemplate.objects.get(category__slug="billing")
+    draft = turn(tool_use("draft_reply", {"ticket_id": new_ticket.pk, "template_id": template.pk}))
+    backend = ScriptedBackend(draft, submit(new_ticket.pk))
+
+    result, ctx, _ = _run(
+        new_ticket, backend, faults=FaultPlan(tool_faults={"draft_reply": "error"})
+    )
+
+    assert result.outcome == "proposal"
+    assert ctx.degraded == ["draft_reply failed: draft_reply is unavailable (upstream error)"]
+    assert "degraded_context" in ctx.flags
+
+
+def test_a_rejected_answer_is_not_degraded_context(new_ticket: Ticket) -> None:
+    """A terminal tool refusing the model's answer (an unknown category) is the model's error,
+    which it corrects: the context was complete, and nothing is flagged."""
+    backend = ScriptedBackend(submit(new_ticket.pk, category="nope"), submit(new_ticket.pk))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    assert proposal.run.steps.filter(kind="error", name="submit_triage").exists()
+    assert not proposal.degraded_context
+    assert proposal.degraded_reasons == []
+
+
+def test_a_ticket_cut_to_the_body_limit_is_degraded_context(history) -> None:  # type: ignore[no-untyped-def]
+    ticket = TicketFactory(subject="Long log", body="line of a very long log\n" * 500)
+
+    proposal = triage_ticket_run(ticket_id=ticket.pk, backend=ScriptedBackend(submit(ticket.pk)))
+
+    assert proposal is not None
+    assert proposal.degraded_context
+    assert proposal.degraded_reasons == [
+        "get_ticket: the body was cut to 8,000 of 12,000 characters"
+    ]
+
+
+def test_a_source_left_out_over_the_budget_says_so(new_ticket: Ticket) -> None:
+    from dataclasses import replace
+
+    workflow = replace(workflow_get("support-triage"), context_budget_chars=400)
+    ctx = RunContext(
+        workflow=workflow, subject_id=new_ticket.pk, subject=ticket_view_load(new_ticket.pk)
+    )
+    run = AgentRun.objects.create(ticket=new_ticket, workflow=workflow.name, backend="scripted")
+
+    run_loop(
+        ctx=ctx, backend=ScriptedBackend(submit(new_ticket.pk)), tracer=Tracer(run), limits=Limits()
+    )
+
+    assert [why.split(":")[0] for why in ctx.degraded] == [
+        "list_similar_tickets left out",
+        "list_reply_templates left out",
+    ]

@@ -1,6 +1,8 @@
 """The offline backend on the demo's new tickets, whose expected outcomes are written beside
 them in the demo data: normal, vague, contradictory, unsafe-action, injection and PII tickets."""
 
+import re
+
 import pytest
 
 from agent.models import TriageProposal
@@ -58,7 +60,12 @@ def test_proposals_on_clear_tickets_are_right_and_explained(seeded) -> None:  # 
         assert proposal.draft_note
         assert "similar resolved tickets" in proposal.reason
         assert "trained on the written urgency examples" in proposal.reason
-        assert 1 <= len(proposal.similar_tickets) <= 3
+        # The reason cites only tickets the review page shows (issue 11, defect 6).
+        shown = {row["ticket_id"] for row in proposal.similar_tickets}
+        cited = {int(ref) for ref in re.findall(r"#(\d+)", proposal.reason)}
+        assert 3 < len(shown) <= 10
+        assert cited
+        assert cited <= shown, (cited, shown)
         if row["expected"]["urgency"] == "urgent":
             assert proposal.urgency == "urgent", row["external_id"]
 

@@ -15,7 +15,7 @@ from agent.services import triage_ticket_run
 from evaluations.models import EvaluationExample
 from tests.agent.scripted import ScriptedBackend, submit, tool_use, turn
 from tests.conftest import token_client
-from tests.factories import CategoryFactory, UserFactory
+from tests.factories import CategoryFactory, ResolvedTicketFactory, TicketFactory, UserFactory
 from tickets.models import ChangeRecord, Ticket, TicketNote
 
 
@@ -733,3 +733,61 @@ def test_a_runs_trace_loads_its_actors_in_a_fixed_number_of_queries(
     assert queries() == before
     body = reviewer_api.get(f"/api/runs/{proposal.run_id}/").json()
     assert [step["actor"] for step in body["steps"] if step["actor"]] == [str(reviewer)] * 2
+
+
+def test_every_similar_ticket_the_agent_was_shown_is_kept_once_closest_first(history) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, defect 6: a model that asks for more neighbours than the opening three (the
+    offline one votes with ten) may cite any of them, so the proposal keeps them all."""
+    for month in ("May", "June", "July", "August"):
+        ResolvedTicketFactory(
+            subject=f"Charged twice in {month}",
+            body="My card was charged twice.",
+            category=history["billing"],
+        )
+    ticket = TicketFactory(subject="Charged twice", body="My card was charged twice for March.")
+    more = turn(tool_use("list_similar_tickets", {"ticket_id": ticket.pk, "limit": 10}))
+    backend = ScriptedBackend(more, submit(ticket.pk))
+
+    proposal = triage_ticket_run(ticket_id=ticket.pk, backend=backend)
+
+    assert proposal is not None
+    shown = [row["ticket_id"] for row in proposal.similar_tickets]
+    assert len(shown) > 3
+    assert len(shown) == len(set(shown))
+    scores = [row["similarity"] for row in proposal.similar_tickets]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_the_review_page_shows_similar_tickets_by_category_name_and_match(
+    client: Client, reviewer, new_ticket
+) -> None:  # type: ignore[no-untyped-def]
+    """Categories by name, similarity as a percentage of the best match, with the raw score
+    and the scale explained."""
+    proposal = triage_ticket_run(
+        ticket_id=new_ticket.pk, backend=ScriptedBackend(submit(new_ticket.pk))
+    )
+    assert proposal is not None
+    assert len(proposal.similar_tickets) >= 2
+    best, second = proposal.similar_tickets[:2]
+    client.force_login(reviewer)
+
+    page = client.get(f"/admin/agent/triageproposal/{proposal.pk}/change/").content.decode()
+
+    start = page.index('id="similar-tickets"')
+    table = page[start : page.index("</table>", start)]
+    assert "<td>Billing</td>" in table
+    assert "<td>billing</td>" not in table
+    assert f'title="retrieval score {best["similarity"]:.2f}">100%</td>' in table
+    percent = round(100 * second["similarity"] / best["similarity"])
+    assert f">{percent}%</td>" in table
+    assert "as a percentage of the closest one" in page
+
+
+def test_the_queue_shows_categories_by_name(client: Client, reviewer, proposal) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(reviewer)
+
+    page = client.get("/admin/agent/triageproposal/?status__exact=pending").content.decode()
+
+    row = re.search(r'<td class="field-category[^"]*">(.*?)</td>', page)
+    assert row is not None
+    assert row.group(1) == "Billing"

@@ -60,6 +60,7 @@ class Conversation:
     results: dict[str, Any] = field(default_factory=dict)  # latest successful result per tool
     calls: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     failed: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)  # the latest error per failed tool
     turns: int = 0
 
     @classmethod
@@ -76,6 +77,7 @@ class Conversation:
                     name = names.get(block["tool_use_id"], "")
                     if block.get("is_error"):
                         seen.failed.add(name)
+                        seen.errors[name] = str(block.get("content", ""))
                     else:
                         seen.results[name] = json.loads(block["content"])
                         seen.failed.discard(name)
@@ -141,7 +143,7 @@ def offline_decide(request: ModelRequest, judgement: TrainedJudgement) -> ModelT
             return _call(
                 seen, "draft_reply", {"ticket_id": seen.ticket_id, "template_id": template_id}
             )
-    note = draft["draft"] if draft else _fallback_note(ticket, analysis)
+    note = draft["draft"] if draft else _fallback_note(ticket, analysis, seen.errors)
     return _call(
         seen,
         "submit_triage",
@@ -278,9 +280,14 @@ def _propose(
     if neighbours is None and confidence == "high":
         confidence = "medium"  # no retrieval evidence: be more careful
     urgency, urgency_reason = _urgency(text, neighbours or [], judgement)
-    runner_up = f"{ranked[1][0]} {ranked[1][1]:.2f}" if len(ranked) > 1 else "none"
+    names = _category_names()
+    name = names.get(category, category)
+    runner_up = (
+        f"{names.get(ranked[1][0], ranked[1][0])} {ranked[1][1]:.2f}" if len(ranked) > 1 else "none"
+    )
     reason = (
-        f"Category {category} (score {top:.2f}; runner-up {runner_up}): {sources[category]}. "
+        f"Category {name} (score {top:.2f}; runner-up {runner_up}): "
+        f"{sources[category]}. "
         f"Urgency {urgency}: {urgency_reason}. Confidence {confidence}: {confidence_reason}. "
         f"The {evidence}."
     )
@@ -413,9 +420,10 @@ def _category_scores(
         if slug in model_share:
             parts.append(f"label model {model_share[slug]:.2f}")
         if voters[slug]:
+            # Every voter is named: staff see each similar ticket the agent was shown.
             parts.append(
                 f"{len(voters[slug])} of {len(neighbours)} similar resolved tickets "
-                f"({', '.join(voters[slug][:4])})"
+                f"({', '.join(voters[slug])})"
             )
         if slug in hits:
             parts.append("rule keywords " + ", ".join(repr(kw) for kw in hits[slug][:4]))
@@ -482,11 +490,23 @@ def _best_template(seen: Conversation, category: str, ticket: dict[str, Any]) ->
     return int(max(templates, key=overlap)["template_id"])
 
 
-def _fallback_note(ticket: dict[str, Any], analysis: Analysis) -> str:
+def _category_names() -> dict[str, str]:
+    """Category names by slug: the reason is read by staff, who know categories by name."""
+    return dict(category_active_list().values_list("slug", "name"))
+
+
+def _fallback_note(ticket: dict[str, Any], analysis: Analysis, errors: dict[str, str]) -> str:
+    """The note when no template filled. ``{subject}`` is filled for staff from the ticket
+    (``tools.output_for_staff``); the model's copy of the subject is masked."""
+    name = _category_names().get(analysis.category, analysis.category)
+    if "draft_reply" in errors:
+        missing = f"The reply template could not be filled ({errors['draft_reply']})"
+    else:
+        missing = "No reply template fits"
     return (
-        f"Ticket #{ticket['ticket_id']} ({ticket['subject']}) looks like {analysis.category}, "
-        f"urgency {analysis.urgency}. {analysis.reason} No reply template fits; write the next "
-        "step here before approving."
+        f"Ticket #{ticket['ticket_id']} ({{subject}}) looks like {name}, urgency "
+        f"{analysis.urgency}. {analysis.reason} {missing}; write the next step here before "
+        "approving."
     )
 
 

@@ -1,7 +1,8 @@
 """The support-triage tools. Narrow and typed: each reads through a selector or produces a
 proposal; none writes to a ticket. Ticket text leaves here masked."""
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -17,6 +18,12 @@ UrgencyValue = Literal["low", "normal", "high", "urgent"]
 BODY_LIMIT = 8_000
 EXCERPT_LIMIT = 600
 EXCERPT_MARGIN = 200  # longer than any secret the redaction recognises
+SHOWN_SIMILAR = 3  # the similar tickets of the opening context
+# Placeholders that carry the customer's own data, which the model sees masked: the draft tool
+# leaves them in the draft as written, and they are filled for staff from the ticket when the
+# proposal is stored (``output_for_staff``). Filled by the tool, staff would read the masks.
+STAFF_PLACEHOLDERS = ("customer_email", "subject")
+_STAFF_PLACEHOLDER = re.compile(r"\{(" + "|".join(STAFF_PLACEHOLDERS) + r")\}")
 
 
 class TicketRef(ToolInput):
@@ -48,6 +55,8 @@ def get_ticket(ctx: RunContext, args: TicketRef) -> TicketOut:
     # The engine masks every tool result; text that is cut is masked before the cut too, so
     # that a cut cannot split a secret past recognition.
     body = redact(ticket.body)
+    if len(body) > BODY_LIMIT:
+        ctx.degrade(f"get_ticket: the body was cut to {BODY_LIMIT:,} of {len(body):,} characters")
     return TicketOut(
         ticket_id=ticket.ticket_id,
         subject=ticket.subject,
@@ -115,9 +124,19 @@ def list_similar_tickets(ctx: RunContext, args: SimilarIn) -> SimilarOut:
             )
             for match in found
         ]
-    # The first list retrieved is the one shown to staff beside the proposal.
-    ctx.state.setdefault("similar_tickets", [item.model_dump() for item in items[:3]])
+    _remember_shown(ctx, items)
     return SimilarOut(tickets=items)
+
+
+def _remember_shown(ctx: RunContext, items: list[SimilarItem]) -> None:
+    """Keeps every similar ticket the agent was shown in this run, most similar first, for the
+    review page: the reason may cite any ticket the agent saw (the offline model votes with
+    more than the opening three), so staff must be able to see each one."""
+    shown = {row["ticket_id"]: row for row in ctx.state.get("similar_tickets", [])}
+    for item in items:
+        shown.setdefault(item.ticket_id, item.model_dump())
+    ranked = sorted(shown.values(), key=lambda row: -float(row["similarity"]))  # stable
+    ctx.state["similar_tickets"] = ranked
 
 
 class TemplatesIn(ToolInput):
@@ -174,7 +193,9 @@ class DraftOut(ToolOutput):
 )
 def draft_reply(ctx: RunContext, args: DraftIn) -> DraftOut:
     """Fill a reply template's placeholders for the ticket under triage and return the draft
-    internal note. Nothing is saved or sent."""
+    internal note. {customer_email} and {subject} stay in the draft as written: they are filled
+    for staff from the ticket when the proposal is stored, so keep them. Nothing is saved or
+    sent."""
     ticket = _ticket(ctx)
     template = reply_template_active_list().filter(pk=args.template_id).first()
     if template is None:
@@ -183,14 +204,25 @@ def draft_reply(ctx: RunContext, args: DraftIn) -> DraftOut:
         raise ToolError(f"template {template.pk} ({template.name}) cannot be filled: {problems[0]}")
     values = {
         "ticket_ref": f"#{ticket.ticket_id}",
-        "customer_email": ticket.requester_email,  # masked with the result, by the engine
-        "subject": ticket.subject,
         "category_name": template.category.name,
+        **{name: "{" + name + "}" for name in STAFF_PLACEHOLDERS},
     }
     draft = template.body.format_map(values)
     if args.addition:
         draft = f"{draft}\n\n{args.addition}"
     return DraftOut(template=template.name, draft=draft)
+
+
+def output_for_staff(output: dict[str, Any], ticket: TicketView) -> dict[str, Any]:
+    """The run's masked output with the draft note's {customer_email} and {subject} filled from
+    the ticket, as staff see it (the workflow's ``output_for_staff``). One pass: a subject that
+    itself reads "{customer_email}" stays as written."""
+    note = output.get("draft_note")
+    if not isinstance(note, str):
+        return output
+    values = {"customer_email": ticket.requester_email, "subject": ticket.subject}
+    filled = _STAFF_PLACEHOLDER.sub(lambda match: values[match.group(1)], note)
+    return {**output, "draft_note": filled}
 
 
 class TriageIn(ToolInput):
