@@ -4,8 +4,9 @@
 python3 dev.py demo    set everything up and serve the demo on http://127.0.0.1:8000
 python3 dev.py test    run the test suite (extra arguments go to pytest)
 python3 dev.py gate    the release gate on a freshly seeded database (CI runs it too)
-python3 dev.py chaos   kill -9 the worker, flush the broker: every ticket still triaged once
-                       (needs PostgreSQL and Redis on 127.0.0.1; --quick, --tickets N, ...)
+python3 dev.py chaos   kill -9 the worker, flush the broker, crash PostgreSQL, a faulty model
+                       API, sustained HTTP load: every ticket still triaged once (needs
+                       PostgreSQL and Redis on 127.0.0.1; --quick, --scenario NAME, ...)
 python3 dev.py setup   create .venv and install the locked dependencies only
 python3 dev.py lint    ruff and mypy
 python3 dev.py lock    re-resolve requirements.lock from pyproject.toml
@@ -118,8 +119,9 @@ def gate(database_urls: list[str], *, record: bool = False) -> None:
 
 
 def chaos(chaos_args: list[str]) -> None:
-    """The chaos run (``benchmarks/chaos.py``): a real worker killed and the broker flushed
-    mid-run; fails if a ticket is lost, stuck or triaged twice."""
+    """The chaos run (``benchmarks/chaos.py``): a real worker killed, the broker flushed,
+    PostgreSQL crashed, the model API faulty, sustained load over gunicorn; fails if a ticket
+    is lost, stuck, half-written or triaged twice."""
     setup()
     run(PYTHON, "benchmarks/chaos.py", *chaos_args)
 

@@ -3,7 +3,6 @@
 from typing import Any
 
 from celery.signals import worker_init
-from django.conf import settings
 from django.dispatch import receiver
 
 from agent.services import offline_model_retrain_soon, triage_enqueue
@@ -28,6 +27,7 @@ def retrain_on_history(sender: type[Ticket], count: int, **kwargs: Any) -> None:
 def warm_offline_model(**kwargs: Any) -> None:
     """Before a worker takes its first task, build the offline judgement (the corpus models take
     tens of seconds to train): tickets wait in the queue meanwhile, not in a started task that
-    the stale-ticket sweeper could take for a hung one."""
-    if settings.TRIAGE_AGENT_BACKEND == "offline":
-        model_store.offline_model_current()
+    the stale-ticket sweeper could take for a hung one. Whatever the backend: the workflow's
+    own checks (``suspects_injection``) use it on every run, Claude's too, and a first run
+    that trained it would spend its timeout doing so."""
+    model_store.offline_model_current()

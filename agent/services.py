@@ -72,9 +72,35 @@ def triage_ticket_run(
 ) -> TriageProposal | None:
     """Triages one ticket: claims it, runs the workflow, stores the proposal. Idempotent: a
     ticket that is not waiting for triage (claimed by another worker, or already triaged) is
-    left alone and None is returned."""
+    left alone and None is returned; a retry of the task whose claim is still on the ticket
+    takes it back (see ``agent_run_start``)."""
+    run = agent_run_start(ticket_id=ticket_id, attempt=attempt, task_id=task_id)
+    if run is None:
+        return None
+    try:
+        return _triage_claimed(run, backend)
+    except Exception:
+        # Hand the ticket back so that the task's retry (or the sweeper) can claim it again.
+        # When the database itself failed this fails too, and the claim stays: the retry
+        # takes it back by its task id.
+        ticket_transition(
+            ticket_id=ticket_id, to=Ticket.Status.QUEUED, allowed_from={Ticket.Status.TRIAGING}
+        )
+        raise
+
+
+@transaction.atomic
+def agent_run_start(*, ticket_id: int, attempt: int, task_id: str) -> AgentRun | None:
+    """Claims a ticket for triage and opens its run, in one transaction, so that a committed
+    claim always has its run. None, with nothing written, when the ticket is not this task's
+    to triage; a ticket that already has its proposal is settled instead.
+
+    A ticket in ``triaging`` whose running run has this task's id is this task's own: a retry
+    after the database went away mid-run (the hand-back could not be written either), or a
+    redelivery after its worker died. It is taken back at once, not left to the sweeper."""
     stale_before = timezone.now() - timedelta(seconds=settings.TRIAGE_STALE_AFTER_SECONDS)
-    if not ticket_claim_for_triage(ticket_id=ticket_id, stale_before=stale_before):
+    claimed = ticket_claim_for_triage(ticket_id=ticket_id, stale_before=stale_before)
+    if not claimed and not _reclaim_own(ticket_id=ticket_id, task_id=task_id):
         logger.info("ticket %s is not waiting for triage; nothing to do", ticket_id)
         return None
     if (active := _active_proposal(ticket_id)) is not None:
@@ -85,31 +111,40 @@ def triage_ticket_run(
             "ticket %s already has proposal %s; settled, not rerun", ticket_id, active.pk
         )
         return None
-    try:
-        return _triage_claimed(ticket_id, attempt, task_id, backend)
-    except Exception:
-        # Hand the ticket back so that the task's retry (or the sweeper) can claim it again.
-        ticket_transition(
-            ticket_id=ticket_id, to=Ticket.Status.QUEUED, allowed_from={Ticket.Status.TRIAGING}
-        )
-        raise
-
-
-def _triage_claimed(
-    ticket_id: int, attempt: int, task_id: str, backend: ModelBackend | None
-) -> TriageProposal | None:
-    workflow = workflow_get(TRIAGE_WORKFLOW)
-    agent_settings = agent_settings_get()
     AgentRun.objects.filter(ticket_id=ticket_id, status=AgentRun.Status.RUNNING).update(
         status=AgentRun.Status.ABANDONED, outcome=SAFE_STOP, finished_at=timezone.now()
     )
-    run = AgentRun.objects.create(
+    return AgentRun.objects.create(
         ticket_id=ticket_id,
-        workflow=workflow.name,
+        workflow=TRIAGE_WORKFLOW,
         attempt=attempt,
         task_id=task_id,
         backend="none",
     )
+
+
+def _reclaim_own(*, ticket_id: int, task_id: str) -> bool:
+    """Takes back a ticket left in ``triaging`` by an earlier execution of this same task."""
+    if not task_id:
+        return False
+    own_run = AgentRun.objects.filter(
+        ticket_id=ticket_id, task_id=task_id, status=AgentRun.Status.RUNNING
+    )
+    now = timezone.now()
+    moved = Ticket.objects.filter(
+        pk=ticket_id, status=Ticket.Status.TRIAGING, pk__in=own_run.values("ticket_id")
+    ).update(status_changed_at=now, updated_at=now)
+    if moved:
+        logger.warning("ticket %s: task %s takes back its own claim", ticket_id, task_id)
+    return moved == 1
+
+
+def _triage_claimed(run: AgentRun, backend: ModelBackend | None) -> TriageProposal | None:
+    workflow = workflow_get(TRIAGE_WORKFLOW)
+    agent_settings = agent_settings_get()
+    ticket_id = run.ticket_id
+    if ticket_id is None:
+        raise ValueError("a triage run needs a ticket")
     tracer = Tracer(run)
     if not agent_settings.agent_enabled:
         result = LoopResult(

@@ -13,15 +13,20 @@ Two ways in, both driving the real SDK:
           ...
       assert api.requests[0].body["model"] == "claude-haiku-4-5"
 
-Both serve their replies in order and record what they were sent.
+Both serve their replies in order and record what they were sent. ``FaultyResponder`` answers
+a share of the calls with the faults a real API has (429, 529, timeouts, dropped connections,
+malformed bodies) and counts what it served; ``benchmarks/chaos.py`` runs a worker against it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,12 +141,14 @@ def mock_client(script: Script | Iterable[Answer], *, timeout: float = 60.0) -> 
 @dataclass(frozen=True)
 class FakeReply:
     """One scripted HTTP answer. ``body`` is sent as JSON unless it is ``str`` or ``bytes``
-    (sent as is, to fake a broken reply); ``delay`` seconds pass first (to fake a timeout)."""
+    (sent as is, to fake a broken reply); ``delay`` seconds pass first (to fake a timeout);
+    ``drop`` closes the connection without any answer."""
 
     body: dict[str, Any] | str | bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,13 +174,20 @@ class FakeMessagesAPI:
 
     Entering it starts the server and gives its base URL; leaving it stops the server. Replies
     (``FakeReply`` or a bare reply body) are served in order, from any thread or process that
-    can reach the port; ``requests`` records what was received.
+    can reach the port, then ``then`` (by default ``EXHAUSTED``; a responder answers every
+    further call); ``requests`` records what was received.
     """
 
-    def __init__(self, replies: Iterable[FakeReply | dict[str, Any] | Responder]) -> None:
+    def __init__(
+        self,
+        replies: Iterable[FakeReply | dict[str, Any] | Responder],
+        *,
+        then: FakeReply | Responder = EXHAUSTED,
+    ) -> None:
         self.replies = [
             r if isinstance(r, FakeReply) or callable(r) else FakeReply(r) for r in replies
         ]
+        self.then = then
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -207,7 +221,7 @@ class FakeMessagesAPI:
         with self._lock:
             self.requests.append(request)
             index = len(self.requests) - 1
-            reply = self.replies[index] if index < len(self.replies) else EXHAUSTED
+            reply = self.replies[index] if index < len(self.replies) else self.then
         if callable(reply):  # answers from what was asked, e.g. the ticket id under triage
             answer = reply(request)
             return answer if isinstance(answer, FakeReply) else FakeReply(answer)
@@ -233,6 +247,11 @@ class FakeMessagesAPI:
             def _send(self, reply: FakeReply) -> None:
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drop:  # the client sees the connection close with no answer
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if isinstance(reply.body, bytes | str):
                     payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
                 else:
@@ -251,3 +270,122 @@ class FakeMessagesAPI:
                 pass  # keep test output clean
 
         return Handler
+
+
+# --- a conversation, and faults --------------------------------------------------------------
+
+
+def ticket_under_triage(request: RecordedRequest) -> int:
+    """The ticket a request is about: the workflow's first context call names it."""
+    context_call = request.body["messages"][1]["content"][0]
+    return int(context_call["input"]["ticket_id"])
+
+
+def submit_triage_reply(request: RecordedRequest) -> dict[str, Any]:
+    """Classifies the ticket the request is about (one turn, ``submit_triage``)."""
+    return message(
+        tool_use(
+            "submit_triage",
+            {
+                "ticket_id": ticket_under_triage(request),
+                "category": "billing",
+                "urgency": "high",
+                "confidence": "high",
+                "reason": "Double charge, like #1.",
+                "draft_note": "Check the payment log and refund the duplicate.",
+            },
+            id="toolu_submit",
+        ),
+        input_tokens=1200,
+        output_tokens=90,
+        cache_read_tokens=3000,
+        cache_write_tokens=0,
+    )
+
+
+def triage_conversation(request: RecordedRequest) -> dict[str, Any]:
+    """Two turns per ticket: first look up the billing templates, then, once their result is
+    in the conversation, ``submit_triage``. Answers from the conversation alone, so a retried
+    call gets the same answer."""
+    last = request.body["messages"][-1]["content"]
+    answered = any(
+        isinstance(block, dict) and block.get("tool_use_id") == "toolu_templates" for block in last
+    )
+    if answered:
+        return submit_triage_reply(request)
+    return message(
+        tool_use("list_reply_templates", {"category": "billing"}, id="toolu_templates"),
+        input_tokens=1100,
+        output_tokens=40,
+        cache_read_tokens=3000,
+        cache_write_tokens=0,
+    )
+
+
+FAULTS = ("rate_limited", "overloaded", "timeout", "dropped", "not_json", "broken_json", "empty")
+
+
+def fault_reply(kind: str, *, timeout_delay: float) -> FakeReply:
+    """The API misbehaving in one of the ways of ``FAULTS``."""
+    if kind == "rate_limited":
+        wait = {"retry-after-ms": "200"}
+        return FakeReply(error_body("rate_limit_error", "slow down"), status=429, headers=wait)
+    if kind == "overloaded":
+        return FakeReply(error_body("overloaded_error", "Overloaded"), status=529)
+    if kind == "timeout":  # a good answer, later than the client waits
+        return FakeReply(message(text("too late")), delay=timeout_delay)
+    if kind == "dropped":
+        return FakeReply(b"", drop=True)
+    if kind == "not_json":
+        return FakeReply("<html>Bad gateway</html>", headers={"content-type": "text/html"})
+    if kind == "broken_json":
+        return FakeReply('{"id": "msg_1", "type": "message", "content": [')
+    if kind == "empty":  # valid JSON, no content and no usage
+        return FakeReply({"id": "msg_1", "type": "message", "role": "assistant"})
+    raise ValueError(f"unknown fault {kind!r}")
+
+
+class FaultyResponder:
+    """Answers a seeded ``rate`` of the calls with a fault from ``kinds`` (chosen in turn at
+    random), the others with ``answer``. Thread-safe. ``served`` counts each kind it served
+    (``ok`` for good answers), and ``usage`` sums the tokens of the good answers: what a
+    client that records usage correctly must have recorded."""
+
+    def __init__(
+        self,
+        answer: Callable[[RecordedRequest], dict[str, Any]],
+        *,
+        rate: float,
+        seed: int = 0,
+        timeout_delay: float = 3.0,
+        kinds: Iterable[str] = FAULTS,
+    ) -> None:
+        self.answer, self.rate, self.timeout_delay = answer, rate, timeout_delay
+        self.kinds = list(kinds)
+        self.served: Counter[str] = Counter()
+        self.usage = {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+        }
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def __call__(self, request: RecordedRequest) -> FakeReply:
+        with self._lock:
+            faulty = self._random.random() < self.rate
+            kind = self._random.choice(self.kinds) if faulty else "ok"
+        if kind != "ok":
+            with self._lock:
+                self.served[kind] += 1
+            return fault_reply(kind, timeout_delay=self.timeout_delay)
+        body = self.answer(request)
+        usage = body["usage"]
+        with self._lock:
+            self.served["ok"] += 1
+            self.usage["input_tokens"] += usage["input_tokens"]
+            self.usage["output_tokens"] += usage["output_tokens"]
+            self.usage["cache_read_tokens"] += usage["cache_read_input_tokens"] or 0
+            self.usage["cache_write_tokens"] += usage["cache_creation_input_tokens"] or 0
+        return FakeReply(body)

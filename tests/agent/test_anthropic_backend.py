@@ -26,11 +26,14 @@ from agent.engine.backends.base import (
 )
 from agent.engine.tools import Risk, Tool, ToolInput, ToolOutput
 from tests.agent.fake_anthropic import (
+    FAULTS,
     MODEL,
     FakeMessagesAPI,
     FakeReply,
+    FaultyResponder,
     Script,
     error_body,
+    fault_reply,
     message,
     mock_client,
     text,
@@ -564,3 +567,44 @@ def test_a_fake_api_with_no_reply_left_answers_a_permanent_error(claude_settings
         claude_settings.ANTHROPIC_BASE_URL = base_url
         with pytest.raises(PermanentModelError, match="no scripted reply left"):
             anthropic_backend_from_settings().complete(make_request())
+
+
+# --- the faults the chaos run injects (benchmarks/chaos.py, api-faults) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "match"),
+    [
+        ("rate_limited", TransientModelError, "rate limited"),
+        ("overloaded", TransientModelError, "overloaded"),
+        ("timeout", TransientModelError, "timed out"),
+        ("dropped", TransientModelError, "connection failed"),
+        ("not_json", MalformedReplyError, "not a message"),
+        ("broken_json", MalformedReplyError, "not valid JSON"),
+        ("empty", MalformedReplyError, "not a well-formed message"),
+    ],
+)
+def test_each_fault_of_the_chaos_api_is_an_error_the_loop_bounds(
+    kind, error, match, claude_settings
+):
+    """Through a real socket and the real SDK: every fault is one the loop retries (transient)
+    or counts (malformed), never an SDK exception or a half-read turn."""
+    with FakeMessagesAPI([fault_reply(kind, timeout_delay=1.0)]) as base_url:
+        claude_settings.ANTHROPIC_BASE_URL = base_url
+        with pytest.raises(error, match=match):
+            anthropic_backend_from_settings().complete(make_request())
+
+
+def test_the_faulty_responder_counts_what_it_served():
+    good = message(tool_use("get_ticket", {"ticket_id": 7}), input_tokens=10, output_tokens=2)
+    faulty = FaultyResponder(lambda request: good, rate=0.3, seed=4, kinds=["overloaded"])
+
+    replies = [faulty(None) for _ in range(200)]  # type: ignore[arg-type]
+
+    statuses = [reply.status for reply in replies]
+    assert set(statuses) == {200, 529}
+    assert faulty.served == {"ok": statuses.count(200), "overloaded": statuses.count(529)}
+    assert 40 <= faulty.served["overloaded"] <= 80  # about 30 % of 200
+    assert faulty.usage["input_tokens"] == 10 * faulty.served["ok"]
+    assert faulty.usage["output_tokens"] == 2 * faulty.served["ok"]
+    assert set(FAULTS) >= {"rate_limited", "overloaded", "timeout", "dropped"}

@@ -6,31 +6,8 @@ import time
 import pytest
 
 from agent.models import TriageProposal
-from tests.agent.fake_anthropic import FakeMessagesAPI, RecordedRequest, message, tool_use
+from tests.agent.fake_anthropic import FakeMessagesAPI, submit_triage_reply
 from tickets.models import Ticket
-
-
-def submit_for_ticket_under_triage(request: RecordedRequest) -> dict:
-    """The fake model's answer: classify the ticket the request is about."""
-    context_call = request.body["messages"][1]["content"][0]
-    ticket_id = context_call["input"]["ticket_id"]
-    return message(
-        tool_use(
-            "submit_triage",
-            {
-                "ticket_id": ticket_id,
-                "category": "billing",
-                "urgency": "high",
-                "confidence": "high",
-                "reason": "Double charge, like #1.",
-                "draft_note": "Check the payment log and refund the duplicate.",
-            },
-        ),
-        input_tokens=1200,
-        output_tokens=90,
-        cache_read_tokens=3000,
-        cache_write_tokens=0,
-    )
 
 
 @pytest.mark.postgres
@@ -41,7 +18,7 @@ def test_ingest_to_proposal_with_claude_through_a_real_worker(
     history,
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    api = FakeMessagesAPI([submit_for_ticket_under_triage])
+    api = FakeMessagesAPI([submit_triage_reply])
     with api as base_url:
         settings.TRIAGE_AGENT_BACKEND = "anthropic"
         settings.ANTHROPIC_API_KEY = "test-key"

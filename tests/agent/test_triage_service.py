@@ -4,7 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from agent.models import AgentRun, TriageProposal
@@ -12,8 +12,9 @@ from agent.selectors import agent_settings_get
 from agent.services import tickets_requeue_stale, triage_ticket_run
 from agent.tasks import requeue_stale_tickets, triage_ticket
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
-from tests.agent.scripted import ScriptedBackend
+from tests.agent.scripted import ScriptedBackend, submit
 from tickets.models import Ticket
+from tickets.services import ticket_transition
 
 
 def test_the_task_runs_the_offline_agent(new_ticket: Ticket) -> None:
@@ -236,3 +237,117 @@ def test_a_rerun_after_approval_leaves_the_ticket_triaged(new_ticket: Ticket, re
     new_ticket.refresh_from_db()
     assert new_ticket.status == Ticket.Status.TRIAGED
     assert AgentRun.objects.filter(ticket=new_ticket).count() == 1
+
+
+# --- the database going away mid-run (issue 10: PostgreSQL restarted) -------------------------
+
+
+def _database_gone(*args: object, **kwargs: object) -> None:
+    from django.db import OperationalError
+
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+def _run_losing_the_database(ticket: Ticket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task ``task-1`` claims the ticket, then the database goes away: the run fails, and so
+    does the hand-back to ``queued``."""
+    with monkeypatch.context() as patch:
+        patch.setattr("agent.services.ticket_transition", _database_gone)
+        with pytest.raises(OperationalError):
+            triage_ticket_run(
+                ticket_id=ticket.pk, task_id="task-1", backend=ScriptedBackend(_database_gone)
+            )
+
+
+def test_a_retry_takes_back_the_claim_the_database_failure_left(
+    new_ticket: Ticket,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The database went away mid-run, so the hand-back to ``queued`` failed as well: the
+    ticket stays in ``triaging``. The task's retry (same task id) takes it back and triages it,
+    instead of finding it "not waiting" and leaving it to the sweeper."""
+    _run_losing_the_database(new_ticket, monkeypatch)
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.TRIAGING  # what the outage left behind
+
+    proposal = triage_ticket_run(
+        ticket_id=new_ticket.pk,
+        attempt=2,
+        task_id="task-1",
+        backend=ScriptedBackend(submit(new_ticket.pk)),
+    )
+
+    assert proposal is not None
+    assert proposal.run.attempt == 2
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.AWAITING_REVIEW
+    runs = AgentRun.objects.filter(ticket=new_ticket).order_by("pk")
+    assert [(run.attempt, run.status) for run in runs] == [(1, "abandoned"), (2, "finished")]
+    assert TriageProposal.objects.filter(ticket=new_ticket).count() == 1
+
+
+def test_another_task_does_not_take_over_a_live_claim(
+    new_ticket: Ticket,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Only the task that made the claim takes it back: another delivery leaves it alone and
+    writes nothing (the sweeper recovers the ticket if its task never comes back)."""
+    _run_losing_the_database(new_ticket, monkeypatch)
+
+    assert triage_ticket_run(ticket_id=new_ticket.pk, task_id="task-2") is None
+    assert triage_ticket_run(ticket_id=new_ticket.pk) is None  # no task id: nothing to match
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.TRIAGING
+    assert list(AgentRun.objects.filter(ticket=new_ticket).values_list("status", flat=True)) == [
+        "running"
+    ]
+    assert not TriageProposal.objects.exists()
+
+
+def test_a_claim_is_not_kept_without_its_run(
+    new_ticket: Ticket,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The database goes away between the claim and the run (the hand-back fails too): both
+    are rolled back, so the ticket is still waiting and any retry claims it, instead of a
+    claim that no run, and so no task, owns."""
+    waiting = new_ticket.status
+    with monkeypatch.context() as patch:
+        patch.setattr(AgentRun.objects, "create", _database_gone)
+        patch.setattr("agent.services.ticket_transition", _database_gone)
+        with pytest.raises(OperationalError):
+            triage_ticket_run(ticket_id=new_ticket.pk, task_id="task-1")
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == waiting
+    assert not AgentRun.objects.exists()
+    assert triage_ticket_run(ticket_id=new_ticket.pk, attempt=2, task_id="task-1") is not None
+
+
+def test_the_task_retries_through_a_database_outage(
+    new_ticket: Ticket,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Through the real task: the first execution loses the database (the run and the
+    hand-back fail), ``autoretry_for`` retries it (eagerly here), and the retry triages."""
+    calls = {"hand-back": 0}
+    real_transition = ticket_transition
+
+    def first_hand_back_fails(**kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["to"] == Ticket.Status.QUEUED and not calls["hand-back"]:
+            calls["hand-back"] += 1
+            _database_gone()
+        return real_transition(**kwargs)
+
+    backend = ScriptedBackend(_database_gone, submit(new_ticket.pk))
+    monkeypatch.setattr("agent.services.ticket_transition", first_hand_back_fails)
+    monkeypatch.setattr("agent.services.backend_for", lambda workflow: backend)
+
+    # The first execution ends in Retry; the retry itself runs eagerly, inside it.
+    triage_ticket.apply(args=[new_ticket.pk], task_id="task-1", throw=False)
+
+    new_ticket.refresh_from_db()
+    assert new_ticket.status == Ticket.Status.AWAITING_REVIEW
+    assert calls["hand-back"] == 1
+    assert TriageProposal.objects.get(ticket=new_ticket).run.attempt == 2
