@@ -142,6 +142,9 @@ class AgentRunAdmin(ReadOnlyAdmin):
     # A run has no page outside the admin; its proposal's review page is linked instead.
     view_on_site = False
 
+    class Media:
+        css = {"all": ["agent/trace.css"]}
+
     @admin.display(description="tokens")
     def total_tokens(self, run: AgentRun) -> int:
         return run.total_tokens
@@ -191,6 +194,9 @@ class TicketWithRunsAdmin(TicketAdmin):
 
     inlines = [*TicketAdmin.inlines, AgentRunInline]
     readonly_fields = ["latest_trace"]
+
+    class Media:
+        css = {"all": ["agent/trace.css"]}
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
