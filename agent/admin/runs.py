@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from agent.models import AgentRun, AgentSettings, TriageProposal
+from agent.permissions import user_can_see_traces
 from agent.selectors import agent_settings_get
 from tickets.admin import TicketAdmin
 from tickets.models import Ticket
@@ -200,11 +201,15 @@ class TicketWithRunsAdmin(TicketAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
-        return [*fields, "latest_trace"] if obj else fields
+        return [*fields, "latest_trace"] if self._shows_trace(request, obj) else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "latest_trace"] if obj else readonly
+        return [*readonly, "latest_trace"] if self._shows_trace(request, obj) else readonly
+
+    def _shows_trace(self, request: HttpRequest, obj: Any) -> bool:
+        """An existing ticket's page shows its latest trace to who may read traces."""
+        return obj is not None and user_can_see_traces(request.user)
 
     @admin.display(description="latest agent trace")
     def latest_trace(self, ticket: Ticket) -> SafeString | str:
