@@ -91,3 +91,24 @@ def test_a_correction_snapshot_keeps_the_ticket_as_the_agent_saw_it(reviewer, hi
     assert CARD not in repr(snapshot)
     assert EMAIL not in repr(snapshot)
     assert "[REDACTED:card]" in snapshot["body"]
+
+
+def test_a_model_that_writes_a_secret_is_not_sent_it_again(new_ticket: Ticket) -> None:
+    """The model's own turn re-enters the conversation masked: its text and tool inputs reach
+    the next request without the key, the card or the address it wrote; the call still ran."""
+    echo = f"Mail {EMAIL} the card {CARD} and key {KEY}."
+    first = turn(
+        {"type": "text", "text": echo},
+        tool_use("get_ticket", {"ticket_id": new_ticket.pk}),
+        tool_use("send_email", {"body": echo}, id="toolu_mail"),
+    )
+    backend = ScriptedBackend(first, submit(new_ticket.pk))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    resent = repr(backend.requests[1].messages)
+    for secret in (KEY, CARD, EMAIL):
+        assert secret not in resent
+    assert "[REDACTED:api_key]" in resent
+    assert TraceStep.objects.filter(run__ticket=new_ticket, kind="tool_result").exists()
