@@ -9,6 +9,7 @@ from rest_framework.request import Request
 REVIEW_PERMISSION = "agent.review_triageproposal"
 VIEW_PROPOSALS_PERMISSION = "agent.view_triageproposal"
 RERUN_PERMISSION = "agent.rerun_triage"
+VIEW_RUNS_PERMISSION = "agent.view_agentrun"
 
 
 def user_can_review(user: Any) -> bool:
@@ -36,6 +37,16 @@ def user_can_see_proposals(user: Any) -> bool:
         and user.is_authenticated
         and user.is_active
         and user.has_perm(VIEW_PROPOSALS_PERMISSION)
+    )
+
+
+def user_can_see_traces(user: Any) -> bool:
+    """A run's trace holds everything the agent read (the ticket, other customers' similar
+    tickets) and wrote (its draft): for staff who may view runs (Support reviewers, Triage
+    admins), not for Ticket intake, who may read tickets. Every page that embeds a trace asks
+    here."""
+    return bool(
+        user and user.is_authenticated and user.is_active and user.has_perm(VIEW_RUNS_PERMISSION)
     )
 
 

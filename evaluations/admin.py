@@ -93,6 +93,9 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = ["baseline_link", "results_link", "metrics_json"]
 
+    class Media:
+        css = {"all": ["evaluations/report.css"]}  # the report on a run's page
+
     @admin.display(description="pass rate")
     def pass_rate(self, run: EvaluationRun) -> str:
         rate = run.metrics.get("pass_rate")

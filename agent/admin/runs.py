@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from agent.models import AgentRun, AgentSettings, TriageProposal
+from agent.permissions import user_can_see_traces
 from agent.selectors import agent_settings_get
 from tickets.admin import TicketAdmin
 from tickets.models import Ticket
@@ -142,6 +143,9 @@ class AgentRunAdmin(ReadOnlyAdmin):
     # A run has no page outside the admin; its proposal's review page is linked instead.
     view_on_site = False
 
+    class Media:
+        css = {"all": ["agent/trace.css"]}
+
     @admin.display(description="tokens")
     def total_tokens(self, run: AgentRun) -> int:
         return run.total_tokens
@@ -192,13 +196,20 @@ class TicketWithRunsAdmin(TicketAdmin):
     inlines = [*TicketAdmin.inlines, AgentRunInline]
     readonly_fields = ["latest_trace"]
 
+    class Media:
+        css = {"all": ["agent/trace.css"]}
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_fields(request, obj))
-        return [*fields, "latest_trace"] if obj else fields
+        return [*fields, "latest_trace"] if self._shows_trace(request, obj) else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "latest_trace"] if obj else readonly
+        return [*readonly, "latest_trace"] if self._shows_trace(request, obj) else readonly
+
+    def _shows_trace(self, request: HttpRequest, obj: Any) -> bool:
+        """An existing ticket's page shows its latest trace to who may read traces."""
+        return obj is not None and user_can_see_traces(request.user)
 
     @admin.display(description="latest agent trace")
     def latest_trace(self, ticket: Ticket) -> SafeString | str:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from agent.admin.runs import TicketWithRunsAdmin
 from agent.models import ACTIVE_PROPOSAL_STATUSES, Outcome, TriageProposal
-from agent.permissions import user_can_rerun
+from agent.permissions import user_can_rerun, user_can_see_proposals
 from agent.rerun import AgentSwitchedOff, RerunRefused, rerun_blocker, triage_rerun
 from agent.selectors import (
     Queue,
@@ -57,6 +57,20 @@ class TicketTriageAdmin(TicketWithRunsAdmin):
         )
         return [rerun, *super().get_urls()]  # before the admin's catch-all object URL
 
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The agent's last word on each ticket, for who may see proposals."""
+        columns = list(super().get_list_display(request))
+        if user_can_see_proposals(request.user):
+            return columns
+        return [column for column in columns if column != "triage_state"]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """Which queue a ticket waits in says where the agent's proposal stands: the same."""
+        filters = list(super().get_list_filter(request))
+        if user_can_see_proposals(request.user):
+            return filters
+        return [f for f in filters if f is not QueueFilter]
+
     def has_rerun_permission(self, request: HttpRequest) -> bool:
         return user_can_rerun(request.user)
 
@@ -78,6 +92,7 @@ class TicketTriageAdmin(TicketWithRunsAdmin):
                 ticket=ticket, status__in=ACTIVE_PROPOSAL_STATUSES
             ).first()
             extra_context = {
+                "can_see_agent": user_can_see_proposals(request.user),
                 "can_rerun": user_can_rerun(request.user),
                 "rerun_blocker": rerun_blocker(ticket=ticket, active=active),
                 "agent_enabled": agent_settings_get().agent_enabled,

@@ -112,7 +112,7 @@ class AgentLoop:
             )
             for _ in range(self.limits.max_steps):
                 turn = self._ask(request)
-                messages.append({"role": "assistant", "content": turn.content})
+                messages.append({"role": "assistant", "content": _masked(turn.content)})
                 if turn.stop_reason == "refusal":
                     return self._finish("refusal", {"reason": "the model refused", "kind": "model"})
                 calls = turn.tool_calls
@@ -428,6 +428,22 @@ def _check_turn(turn: Any) -> None:
             raise MalformedReplyError("a content block has no type")
         if block["type"] == "tool_use" and not {"id", "name"} <= block.keys():
             raise MalformedReplyError("a tool_use block lacks its id or name")
+
+
+def _masked(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model's turn as it re-enters the conversation, and so every later request: its text
+    and tool inputs masked like a tool result, since a model that writes a secret (echoed from
+    the ticket, or invented) must not be sent it again. The calls themselves run as the model
+    made them; other blocks (a thinking block's signature must return unchanged) stay as is."""
+    return [_masked_block(block) for block in content]
+
+
+def _masked_block(block: dict[str, Any]) -> dict[str, Any]:
+    if block.get("type") == "text" and isinstance(block.get("text"), str):
+        return {**block, "text": redact(block["text"])}
+    if block.get("type") == "tool_use" and "input" in block:
+        return {**block, "input": redact_data(block["input"])}
+    return block
 
 
 def _error_block(call: ToolCall, message: str) -> dict[str, Any]:

@@ -191,3 +191,24 @@ def test_a_published_note_returns_to_the_model_masked_as_a_resolution_note(histo
     for secret in (EMAIL, "7946 0958"):
         assert secret not in repr([request.messages for request in backend.requests])
         assert secret not in _stored_text(ticket)
+
+
+def test_a_model_that_writes_a_secret_is_not_sent_it_again(new_ticket: Ticket) -> None:
+    """The model's own turn re-enters the conversation masked: its text and tool inputs reach
+    the next request without the key, the card or the address it wrote; the call still ran."""
+    echo = f"Mail {EMAIL} the card {CARD} and key {KEY}."
+    first = turn(
+        {"type": "text", "text": echo},
+        tool_use("get_ticket", {"ticket_id": new_ticket.pk}),
+        tool_use("send_email", {"body": echo}, id="toolu_mail"),
+    )
+    backend = ScriptedBackend(first, submit(new_ticket.pk))
+
+    proposal = triage_ticket_run(ticket_id=new_ticket.pk, backend=backend)
+
+    assert proposal is not None
+    resent = repr(backend.requests[1].messages)
+    for secret in (KEY, CARD, EMAIL):
+        assert secret not in resent
+    assert "[REDACTED:api_key]" in resent
+    assert TraceStep.objects.filter(run__ticket=new_ticket, kind="tool_result").exists()
