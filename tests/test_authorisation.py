@@ -135,6 +135,10 @@ def _status(proposal: Callable[[World], TriageProposal], status: str) -> Callabl
     return lambda response, world: _reload(proposal(world)).status == status
 
 
+def _claimed(response: HttpResponse, world: World) -> bool:
+    return _reload(world.pending).claimed_by_id is not None
+
+
 def _queued(response: HttpResponse, world: World) -> bool:
     return _reload(world.stopped).status == Ticket.Status.QUEUED
 
@@ -196,6 +200,10 @@ ADMIN_OPS = [
        _status(_pending, "rejected")),
     Op("review page: undo", REVIEWING, _review(_approved, action="undo"),
        _status(_approved, "undone")),
+    Op("review page: claim", REVIEWING, _review(_pending, action="claim"), _claimed),
+    Op("claim the selected (list action)", REVIEWING,
+       _list_action(PROPOSALS, "bulk_claim", lambda w: [w.pending.pk]), _claimed,
+       action=("agent.TriageProposal", "bulk_claim")),
     Op("bulk approve", REVIEWING,
        _list_action(PROPOSALS, "bulk_approve", lambda w: [w.pending.pk]),
        _status(_pending, "approved"), action=("agent.TriageProposal", "bulk_approve")),

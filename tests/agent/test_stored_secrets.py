@@ -6,7 +6,8 @@ backend on the real SDK against a fake transport that obeys the same way; staff 
 with edits and reject, which writes notes, the journal and evaluation examples. Afterwards no
 canary appears in any text, JSON or binary column of any table of any installed app, in the log
 output, or in any request sent to a model, except in the ticket's own subject, body and address,
-where the customer put it; and nothing of another customer's ticket reached a run."""
+where the customer put it (and the address in the staff's note on that ticket, which addresses
+the customer by it); and nothing of another customer's ticket reached a run."""
 
 import json
 import re
@@ -125,8 +126,22 @@ def _values(value: Any) -> Iterator[str]:
         yield json.dumps(value, default=str, ensure_ascii=False)
 
 
-def _leaks(text: str, where: str) -> list[str]:
-    return [f"{where}: {secret!r}" for secret in SECRETS if secret in text]
+REQUESTER = "maria.canary@example.org"
+# A note for staff addresses the customer by their own address (never a secret they wrote):
+# the draft, the published note on the customer's own ticket and the journal of that write
+# (which keeps what it wrote, for undo) may hold it.
+ADDRESSED = {
+    ("agent.TriageProposal", "draft_note"),
+    ("tickets.TicketNote", "body"),
+    ("tickets.ChangeRecord", "before"),
+    ("tickets.ChangeRecord", "after"),
+}
+
+
+def _leaks(text: str, where: str, allowed: frozenset[str] = frozenset()) -> list[str]:
+    return [
+        f"{where}: {secret!r}" for secret in SECRETS if secret in text and secret not in allowed
+    ]
 
 
 def _stored_leaks(customers: set[int]) -> list[str]:
@@ -141,8 +156,14 @@ def _stored_leaks(customers: set[int]) -> list[str]:
                 own = model is Ticket and row["id"] in customers
                 if own and column in {"subject", "body", "requester_email"}:
                     continue
+                addressed = (model._meta.label, column) in ADDRESSED
+                allowed = (
+                    frozenset({REQUESTER})
+                    if addressed and row["ticket_id"] in customers
+                    else frozenset()
+                )
                 for text in _values(value):
-                    found += _leaks(text, f"{model._meta.label}#{row.get('id')}.{column}")
+                    found += _leaks(text, f"{model._meta.label}#{row.get('id')}.{column}", allowed)
     return found
 
 
@@ -156,7 +177,7 @@ def test_no_canary_secret_is_stored_logged_or_sent_anywhere(history, capfd) -> N
             ticket = TicketFactory(
                 subject=f"{name}: card 4111 1111 1111 1111",
                 body=_body(text, victim),
-                requester_email="maria.canary@example.org",
+                requester_email=REQUESTER,
             )
             customers.add(ticket.pk)
             if backend_name == "offline":

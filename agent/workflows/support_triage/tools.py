@@ -215,14 +215,24 @@ def draft_reply(ctx: RunContext, args: DraftIn) -> DraftOut:
 
 def output_for_staff(output: dict[str, Any], ticket: TicketView) -> dict[str, Any]:
     """The run's masked output with the draft note's {customer_email} and {subject} filled from
-    the ticket, as staff see it (the workflow's ``output_for_staff``). One pass: a subject that
-    itself reads "{customer_email}" stays as written."""
+    the ticket, as staff see it (the workflow's ``output_for_staff``): the customer's address
+    as it is, the subject with what the redaction hides still hidden (a card number or a key a
+    customer typed into the subject is not copied into a note). One pass: a subject that itself
+    reads "{customer_email}" stays as written."""
     note = output.get("draft_note")
     if not isinstance(note, str):
         return output
-    values = {"customer_email": ticket.requester_email, "subject": ticket.subject}
+    values = {"customer_email": ticket.requester_email, "subject": _subject_for_staff(ticket)}
     filled = _STAFF_PLACEHOLDER.sub(lambda match: values[match.group(1)], note)
     return {**output, "draft_note": filled}
+
+
+def _subject_for_staff(ticket: TicketView) -> str:
+    """The subject with everything the redaction hides still hidden but the customer's own
+    address, which the note may address them by."""
+    address = ticket.requester_email
+    pieces = ticket.subject.split(address) if address else [ticket.subject]
+    return address.join(redact(piece) for piece in pieces)
 
 
 class TriageIn(ToolInput):
