@@ -101,11 +101,12 @@ class TicketTriageAdmin(TicketWithRunsAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def rerun_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # The permission first: a refused user learns nothing, not even which ids exist.
+        if not self.has_rerun_permission(request):
+            raise PermissionDenied
         ticket = self.get_object(request, unquote(object_id))
         if ticket is None:
             raise Http404(f"no ticket {object_id}")
-        if not self.has_rerun_permission(request):
-            raise PermissionDenied
         try:
             triage_rerun(ticket_id=ticket.pk, requested_by=request.user)
         except RerunRefused as refusal:

@@ -216,6 +216,8 @@ def test_the_ticket_page_offers_no_rerun_without_the_permission(
     assert callbacks == []
     assert snapshot(undone) == before
     assert client.get(f"/admin/tickets/ticket/{undone.pk}/rerun-triage/").status_code == 405
+    # Refused before the lookup: an unknown id answers the same, so ids cannot be probed.
+    assert client.post("/admin/tickets/ticket/999999/rerun-triage/").status_code == 403
 
 
 def test_the_ticket_page_says_when_the_kill_switch_stops_a_rerun(
