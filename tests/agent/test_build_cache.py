@@ -1,6 +1,8 @@
 """The build cache: the corpus models are built once per corpus and code, then loaded."""
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +36,31 @@ def test_a_second_process_loads_what_the_first_built(folder: Path) -> None:
 
     assert build.calls == 1
     assert first == second == {"weights": [1, 2, 3]}
-    assert [path.name for path in folder.iterdir()] == [f"models-{build_cache.build_key()}.joblib"]
+    assert [path.name for path in folder.glob("*.joblib")] == [
+        f"models-{build_cache.build_key()}.joblib"
+    ]
+
+
+def test_processes_that_start_together_build_once(folder: Path) -> None:
+    """The second waits on the lock while the first builds, then loads what it stored."""
+
+    class SlowBuild(Builds):
+        def __call__(self) -> object:
+            time.sleep(0.3)
+            return super().__call__()
+
+    build, results = SlowBuild(), []
+    threads = [
+        threading.Thread(target=lambda: results.append(build_cache.cached_build("models", build)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == ["built", "built"]
+    assert build.calls == 1
 
 
 def test_changed_code_or_corpus_builds_afresh_and_drops_the_old_file(
@@ -46,7 +72,8 @@ def test_changed_code_or_corpus_builds_afresh_and_drops_the_old_file(
 
     assert build_cache.cached_build("models", build) == "new"
     assert build.calls == 1
-    assert [path.name for path in folder.iterdir()] == ["models-another-release.joblib"]
+    assert [path.name for path in folder.glob("*.joblib")] == ["models-another-release.joblib"]
+    assert [path.name for path in folder.glob(".*.lock")] == [".models-another-release.joblib.lock"]
 
 
 def test_the_key_reads_the_code_and_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,10 @@ import contextlib
 import logging
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import joblib
 from django.conf import settings
@@ -51,16 +51,47 @@ def cached_build(name: str, build: Callable[[], T]) -> T:
     if not folder:
         return build()
     path = Path(folder) / f"{name}-{build_key()}.joblib"
+    loaded = _load(path)
+    if loaded is not _MISSING:
+        return cast(T, loaded)
+    with _building(path):  # processes that start together build once: the others wait, load
+        loaded = _load(path)
+        if loaded is not _MISSING:
+            return cast(T, loaded)
+        value = build()
+        _store(path, name, value)
+    return value
+
+
+_MISSING = object()
+
+
+def _load(path: Path) -> object:
     try:
-        value: T = joblib.load(path)
-        return value
+        return joblib.load(path)
     except (FileNotFoundError, NotADirectoryError):  # not built yet
-        pass
+        return _MISSING
     except Exception:  # a truncated or foreign file: rebuilt and replaced, never trusted
         logger.warning("unreadable model cache %s: rebuilding it", path, exc_info=True)
-    value = build()
-    _store(path, name, value)
-    return value
+        return _MISSING
+
+
+@contextlib.contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<path>.lock`` while one process builds (POSIX ``flock``, released
+    when the process dies). Without ``fcntl`` (Windows), or a folder to hold the lock, each
+    process builds on its own, as before."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.with_name(f".{path.name}.lock").open("a")
+    except (ImportError, OSError):
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _store(path: Path, name: str, value: object) -> None:
@@ -71,8 +102,9 @@ def _store(path: Path, name: str, value: object) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(value, temporary)
         os.replace(temporary, path)
-        for stale in path.parent.glob(f"{name}-*.joblib"):
-            if stale != path:
+        lock = path.with_name(f".{path.name}.lock")
+        for stale in [*path.parent.glob(f"{name}-*.joblib"), *path.parent.glob(f".{name}-*.lock")]:
+            if stale not in (path, lock):
                 stale.unlink(missing_ok=True)
     except OSError:
         logger.warning("cannot write the model cache %s: each process builds its own", path)
