@@ -15,7 +15,7 @@ from agent.engine.tracing import Tracer
 from agent.engine.writes import write_path
 from agent.models import TriageProposal
 from agent.permissions import REVIEW_PERMISSION, user_can_review
-from agent.review import ReviewConflict
+from agent.review import ReviewConflict, pending_proposal_lock
 from agent.selectors import claim_holder, claim_summary
 
 logger = logging.getLogger(__name__)
@@ -101,14 +101,7 @@ def proposals_claim(
 def _lock_pending(proposal: TriageProposal, reviewer: Any) -> TriageProposal:
     if not user_can_review(reviewer):
         raise PermissionDenied("only Support reviewers and Triage admins may claim proposals")
-    locked = (
-        TriageProposal.objects.select_for_update(of=("self",))
-        .select_related("run", "claimed_by")
-        .get(pk=proposal.pk)
-    )
-    if locked.status != TriageProposal.Status.PENDING:
-        raise ReviewConflict(f"this proposal is already {locked.get_status_display().lower()}")
-    return locked
+    return pending_proposal_lock(proposal)
 
 
 def _trace(proposal: TriageProposal, reviewer: Any, taken_from: Any, held_before: str) -> None:

@@ -266,6 +266,14 @@ def _lock_pending(proposal: TriageProposal, reviewer: Any) -> tuple[TriagePropos
     then finds the proposal no longer pending. A proposal another reviewer has claimed is
     theirs until the claim lapses or is taken over (``agent.claims.proposal_claim``)."""
     _require_reviewer(reviewer)
+    locked = pending_proposal_lock(proposal)
+    refuse_if_claimed_by_other(locked, reviewer)
+    return locked, Ticket.objects.select_for_update().get(pk=locked.ticket_id)
+
+
+def pending_proposal_lock(proposal: TriageProposal) -> TriageProposal:
+    """The proposal, locked for this transaction, with its run and claimant; raises
+    ``ReviewConflict`` when it is no longer pending (another reviewer acted first)."""
     locked = (
         TriageProposal.objects.select_for_update(of=("self",))
         .select_related("run", "claimed_by")
@@ -273,8 +281,7 @@ def _lock_pending(proposal: TriageProposal, reviewer: Any) -> tuple[TriagePropos
     )
     if locked.status != TriageProposal.Status.PENDING:
         raise ReviewConflict(f"this proposal is already {locked.get_status_display().lower()}")
-    refuse_if_claimed_by_other(locked, reviewer)
-    return locked, Ticket.objects.select_for_update().get(pk=locked.ticket_id)
+    return locked
 
 
 def refuse_if_claimed_by_other(proposal: TriageProposal, reviewer: Any) -> None:
