@@ -309,6 +309,37 @@ def test_training_blind_to_length_ignores_a_label_that_only_length_tells() -> No
     assert len(set(blind.predict(["word " * 3, "word " * 19]))) == 1
 
 
+def test_models_read_tickets_redacted_as_production_shows_them() -> None:
+    text = learning.ticket_text(
+        "Refund for jane.doe@example.org", "Card 4111 1111 1111 1111 was charged twice."
+    )
+
+    assert "jane.doe@example.org" not in text
+    assert "4111 1111" not in text
+    assert "[REDACTED:" in text
+    assert learning.ticket_text("a", "b") == "a\nb"  # nothing to mask: the text as written
+
+
+def test_a_classifier_is_the_mean_of_its_seeded_fits() -> None:
+    rows = [learning.Row(f"refund {i}", "money") for i in range(20)]
+    rows += [learning.Row(f"login {i}", "access") for i in range(20)]
+    features = learning.features_fit([row.text for row in rows])
+    matrix = features.transform([row.text for row in rows])
+    fits = []
+    for offset in range(learning.BAGS):
+        single = learning.SGDClassifier(
+            loss="log_loss", alpha=1e-5, class_weight=learning._balanced(rows), max_iter=50,
+            tol=1e-4, random_state=learning.SEED + offset,
+        )  # fmt: skip
+        fits.append(single.fit(matrix, [row.label for row in rows]).coef_)
+
+    bagged = learning.classifier_train(rows, features, matrix)
+
+    assert learning.BAGS > 1
+    assert bagged.model.coef_ == pytest.approx(sum(fits) / len(fits))
+    assert bagged.predict(["refund 99", "login 99"]) == ["money", "access"]
+
+
 @pytest.mark.parametrize("backend", ["offline", "anthropic"])
 def test_a_worker_builds_the_offline_judgement_before_taking_tasks(
     backend: str, settings, monkeypatch: pytest.MonkeyPatch

@@ -33,25 +33,35 @@ _I: Final = re.IGNORECASE
 # Addressing an AI: the noun, in the four languages, and vocative or conditional uses of it.
 _AI_NOUN: Final = (
     r"(a\.?i\.?|ai\s+(agent|assistant|model|system)|artificial\s+intelligence|llm|gpt|chat\s*bot|"
+    r"chat\s*gpt|claude|gemini|copilot|robot|"
+    r"(assistant|asistente|assistent|agent|agente|sistema|systeme|system|bot|tri|triaje)\s+"
+    r"(automatique|automatico|automatisch\w*|automatizado|automated|virtual|virtuel(le)?|ia|ki|"
+    r"de\s+(triaje|tri)|de\s+clasificacion|de\s+triage)|(triage|ticket)-?(system|bot)|"
+    r"ki-systeme?n?|assistant|"
     r"bot|language\s+model|(virtual|automated|digital|triage)\s+(assistant|agent)|"
     r"ia|i\.a\.|asistente(\s+virtual)?|modelo\s+de\s+lenguaje|inteligencia\s+artificial|"
     r"ki|k\.i\.|sprachmodell|ki-(assistent|system|agent|modell)|kunstliche\s+intelligenz|"
     r"assistant(e)?\s+(virtuel(le)?|ia)|modele\s+de\s+langage|intelligence\s+artificielle)"
 )
 ADDRESSED_TO_AI: Final = re.compile(
-    rf"(^|[\n.!?]\s*|\b(hey|hi|hello|dear|attention|note\s+to|to|hola|querid[oa]|estimad[oa]|"
-    rf"hallo|liebe[rs]?|an\s+(die|das|den)|cher|chere|bonjour)\s+(the\s+|el\s+|la\s+|die\s+|"
-    rf"das\s+|le\s+|l')?){_AI_NOUN}\s*[,:!]"
+    rf"(^|[\n.!?:(]\s*|,\s*|@|\b(hey|hi|hello|dear|attention|note\s+to|to|for|hola|oye|oiga|"
+    rf"querid[oa]|salut|coucou|servus|moin|"
+    rf"estimad[oa]|para|al|hallo|liebe[rs]?|an|fur|cher|chere|bonjour|pour|a)\s+"
+    rf"(the\s+|el\s+|la\s+|die\s+|das\s+|den\s+|dem\s+|le\s+|l'\s*)?){_AI_NOUN}\s*[,:!]"
+    rf"|@{_AI_NOUN}\b"
+    rf"|\b(you|usted|tu|du|sie|vous)\s*[(,]\s*(the\s+|el\s+|la\s+|die\s+|le\s+|l')?{_AI_NOUN}\b"
     rf"|\b(if|since|as)\s+you\s+are\s+an?\s+{_AI_NOUN}\b|\bsi\s+(eres|es|tu\s+es)\s+(un|una|une)\s+"
     rf"{_AI_NOUN}\b|\bwenn\s+du\s+(eine?\s+)?{_AI_NOUN}\s+bist\b"
-    rf"|\b(you|tu|du|tu)\s+(are|eres|bist|es)\s+(now\s+|ahora\s+|jetzt\s+|maintenant\s+)?"
+    rf"|\b(you\s*(are|'re|\u2019re)|u\s+r|tu\s+eres|eres|sos|usted\s+es|du\s+bist|tu\s+es)\s+"
+    rf"(now\s+|ahora\s+|jetzt\s+|maintenant\s+)?"
     rf"(an?\s+|un[ae]?\s+|eine?\s+)?(unrestricted|new|different|free|{_AI_NOUN})\b",
     _I | re.MULTILINE,
 )
 # Overriding the agent's own instructions: a verb of setting aside, then what it sets aside.
 OVERRIDE: Final = re.compile(
     r"\b(ignore|disregard|forget|override|bypass|skip|drop)\b[^.\n]{0,40}\b(instructions?|rules|"
-    r"guidelines|prompt|directives?|system\s+message|polic(y|ies)|guardrails?)\b"
+    r"guidelines|prompt|directives?|system\s+message|polic(y|ies)|guardrails?|categor(y|ies)|"
+    r"classification|triage)\b"
     r"|\b(ignora|olvida|omite|descarta|salta(te)?)\b[^.\n]{0,40}\b(instrucciones|reglas|"
     r"indicaciones|directrices|pol[ii]ticas|prompt)\b"
     r"|\b(ignorier\w*|vergiss|vergessen|missachte\w*|ubergeh\w*|uberschreib\w*)\b[^.\n]{0,40}"
@@ -62,35 +72,81 @@ OVERRIDE: Final = re.compile(
     r"|\bfrom\s+now\s+on,?\s+you\b|\ba\s+partir\s+de\s+ahora,?\s+(tu|eres|debes)\b"
     r"|\bab\s+(jetzt|sofort),?\s+(bist|musst|sollst)\s+du\b|\ba\s+partir\s+de\s+maintenant,?\s+tu\b"
     r"|\b(pretend|act)\s+(to\s+be|as)\s+(an?\s+)?(different|unrestricted|new)\s+(ai|assistant|model)"
-    r"|\b(enter|switch\s+to|activate)\s+(developer|god|jailbreak|dan|unrestricted)\s+mode\b",
+    r"|\b(play|take\s+on|assume)\s+the\s+role\s+of\b|\b(pretend|imagine)\s+(that\s+)?you('re|\s+are)\b"
+    r"|\b(finge|imagina|haz\s+de\s+cuenta)\s+que\s+eres\b|\b(juega|interpreta|asume)\s+el\s+papel\b"
+    r"|\btu\s+so,?\s+als\s+(ob|waerst|warst)\b|\bstell\s+dir\s+vor,?\s+du\s+(bist|warst)\b"
+    r"|\bspiel\s+die\s+rolle\b|\bfais\s+comme\s+si\s+tu\s+etais\b|\bimagine\s+que\s+tu\s+es\b"
+    r"|\bjoue\s+le\s+role\b"
+    r"|\b(enter|switch\s+to|activate)\s+(developer|god|jailbreak|dan|unrestricted)\s+mode\b"
+    r"|\b(dev|developer|god|jailbreak|dan|unrestricted)\s+mode\s*[:=]\s*(on|enabled|active|true)\b"
+    r"|\b(developer\s+mode|entwicklermodus|modo\s+desarrollador|mode\s+developpeur)\s+"
+    r"(on|enabled|activated|active|aktiv\w*|activad[oa]|active[e]?)\b"
+    r"|\b(ai|ia|ki|assistant|asistente|assistent|bot|model)\s+(without|sin|ohne|sans)\s+"
+    r"(any\s+)?(restrictions|rules|limits|filters|restricciones|reglas|limites|einschrankungen|"
+    r"regeln|grenzen|filter|restrictions|regles|filtres)\b|\bunrestricted\s+(ai|assistant|model|bot)"
+    r"|\b(skip|bypass|avoid)\s+(the\s+)?(human\s+review|manual\s+review|staff\s+review|triage|"
+    r"review\s+queue)\b|\b(sin|omite|salta(te)?)\s+(la\s+|el\s+)?(revision\s+humana|triaje)\b"
+    r"|\b(ohne|uberspring\w*)\s+(die\s+|den\s+)?(menschliche\s+prufung|triage)\b"
+    r"|\b(sans|saute[rz]?)\s+(la\s+|le\s+)?(revue\s+humaine|validation\s+humaine|tri)\b"
+    r"|\bnew\s+(rules?|polic(y|ies)|instructions?|directives?)\b[^.\n]{0,15}\b(for|to)\s+"
+    r"(the\s+)?(ai|bot|assistant|model|agent|system|you)\b"
+    r"|\bapply\s+(this|these|the\s+following)\s+(rules?|polic(y|ies))\b"
+    r"|\b(previous|prior|earlier|all|your)\s+(instructions|rules)\s+(are|is)\s+(now\s+)?(void|"
+    r"invalid|cancell?ed|revoked|obsolete|suspended)\b"
+    r"|\b(vorherigen|bisherigen|fruheren|alle)\s+(regeln|anweisungen|vorgaben)\s+(sind|gelten)\s+"
+    r"(ab\s+sofort\s+)?(ungultig|nicht\s+mehr|aufgehoben)"
+    r"|\b(instrucciones|reglas)\s+(anteriores|previas)\s+(ya\s+)?(no\s+(valen|sirven|aplican|"
+    r"cuentan)|quedan\s+anuladas|estan\s+anuladas)"
+    r"|\b(consignes|instructions|regles)\s+(precedentes|anterieures)\s+(sont\s+)?(annulees|"
+    r"caduques|ne\s+comptent\s+plus|ne\s+s'appliquent\s+plus)"
+    r"|\b(wechsle|wechsel|aktiviere|schalte)\s+(in\s+den|den|auf\s+den)\s+(entwickler|debug|"
+    r"admin|gott)-?modus|\b(entra|activa|cambia|pasa)\s+(en|al|a)\s+(el\s+)?modo\s+"
+    r"(desarrollador|dios|sin\s+restricciones|administrador)|\b(passe|active|entre|bascule)\w*\s+"
+    r"(en|le|dans\s+le)\s+mode\s+(developpeur|dieu|sans\s+restriction|administrateur)",
     _I,
 )
 # Asking for what the agent keeps to itself: its prompt, instructions, tools, keys or secrets.
 REVEAL: Final = re.compile(
     r"\b(show|print|reveal|repeat|output|display|tell|list|dump|share|paste|give|translate|"
-    r"recite|spell)\b[^.\n]{0,40}\b(your|the)\s+(full\s+|complete\s+|exact\s+|initial\s+|"
+    r"recite|spell)\b[^.\n]{0,40}\b(your|the|every|all|each)\s+(full\s+|complete\s+|exact\s+|"
+    r"initial\s+|raw\s+|entire\s+|whole\s+|actual\s+|real\s+|current\s+|secret\s+|"
     r"original\s+|hidden\s+|internal\s+)?(system\s+)?(prompt|instructions|system\s+message|rules|"
     r"tools|tool\s+list|functions|api\s+keys?|secrets?|credentials|environment(\s+variables)?|"
     r"configuration|context\s+window)\b"
-    r"|\b(muestra|revela|imprime|repite|dime|enumera|comparte|copia|traduce)\w*\b[^.\n]{0,40}"
+    r"|\b(prompt|instructions|tools|functions|guidelines|directives)\s+(that\s+)?you\s+(follow|"
+    r"use|were\s+given|have|can\s+(call|use)|are\s+(using|running|given))\b"
+    r"|\b(tools|functions)\s+(can|could|do)\s+you\s+(\w+\s+)?(call|invoke)\b"
+    r"|\b(print|dump|echo|show|output)\s+(the\s+|your\s+)?(env|environment|environment\s+"
+    r"variables|env\s+vars|secrets)\b"
+    r"|\b(herramientas|funciones)\s+(que\s+)?(puedes|puede|tienes|usas)\s+(usar|llamar|invocar|"
+    r"ejecutar)?|\b(werkzeuge|funktionen|tools)\s+(die\s+)?(du|sie)\s+(aufrufen|nutzen|"
+    r"verwenden)\s+(kannst|konnen)|\b(funktionen|werkzeuge|tools)\s+stehen\s+(dir|ihnen)\b"
+    r"|\b(outils|fonctions)\s+(que\s+)?(tu\s+peux|vous\s+pouvez|pouvez-vous|peux-tu)\s+"
+    r"(appeler|utiliser|invoquer)"
+    r"|\b(muestra|revela|imprime|repite|dime|enumera|comparte|copia|traduce|resume|pega|"
+    r"escribe)\w*\b[^.\n]{0,40}"
     r"\b(tu|tus|el|las|los)\s+(prompt|instrucciones|herramientas|reglas|claves?\s+api|secretos|"
     r"credenciales|variables\s+de\s+entorno|configuracion)\b"
-    r"|\b(zeig|gib|verrat|wiederhol|nenn|liste|kopier|ubersetz)\w*\b[^.\n]{0,40}\b(dein|deine|"
+    r"|\b(zeig|gib|verrat|wiederhol|nenn|liste|kopier|ubersetz|fass|schick|offenleg|"
+    r"offenzuleg)\w*\b[^.\n]{0,40}\b(dein|deine|"
     r"deinen|ihre|ihren|den|die)\s+(system-?prompt|prompt|anweisungen|werkzeuge|tools|regeln|"
     r"api-?schlussel|geheimnisse|zugangsdaten|umgebungsvariablen|konfiguration)\b"
-    r"|\b(montre|revele|affiche|repete|donne|liste|copie|tradui|recite)\w*\b[^.\n]{0,40}"
-    r"\b(ton|ta|tes|votre|vos|le|les)\s+(prompt|instructions|outils|regles|cles?\s+api|secrets|"
+    r"|\b(montre|revele|affiche|repete|donne|liste|copie|tradui|recite|recopie|colle|resume)\w*"
+    r"\b[^.\n]{0,40}"
+    r"\b(ton|ta|tes|votre|vos|le|les)\s+(prompt|instructions|consignes|outils|regles|cles?\s+api|"
+    r"secrets|"
     r"identifiants|variables\s+d'environnement|configuration)\b",
     _I,
 )
 # Setting the agent's output: its labels, flags or note, or its review.
 _LABEL_VERB: Final = (
-    r"(classify|categori[sz]e|label|tag|route|prioriti[sz]e|file|clasifica|categoriza|etiqueta|"
+    r"(classify|categori[sz]e|label|tag|route|prioriti[sz]e|file|clasifica|categoriza|"
     r"klassifizier\w*|kategorisier\w*|einstuf\w*|stuf\w*|classe[rz]?|classifie[rz]?|categorise[rz]?)"
 )
 OUTPUT_DEMAND: Final = re.compile(
     rf"\b{_LABEL_VERB}\b[^.\n]{{0,30}}\b(as|como|als|comme|en|under|bajo|unter|sous)\b"
-    r"|\b(als|auf)\s+\w+(\s+\w+)?\s+(einstuf\w*|klassifizier\w*|kategorisier\w*|markier\w*|"
+    r"|\b(als|auf)\s+(dringend|urgent|kritisch|hoch|niedrig|erledigt|gelost|genehmigt|prioritat\s+"
+    r"\w+|hohe\s+prioritat|vip)\s+(zu\s+)?(einstuf\w*|klassifizier\w*|kategorisier\w*|markier\w*|"
     r"setzen)\b"
     r"|\b(set|change|make|put|raise|force|pon|establece|cambia|sube|setze|setz|ander\w*|mets|"
     r"definis|fixe|passe)\b[^.\n]{0,20}\b(urgency|priority|confidence|category|outcome|"
@@ -103,7 +159,20 @@ OUTPUT_DEMAND: Final = re.compile(
     r"automatically|without\s+(a\s+)?(human\s+)?review|without\s+a\s+human|automaticamente|"
     r"sin\s+revisi[oo]n|automatisch|ohne\s+prufung|automatiquement|sans\s+(revue|verification))"
     r"|\b(requires_human_action|injection_suspected|draft_note|confidence|urgency|category)"
-    r"\s*[=:]\s*[\"']?(true|false|high|urgent|low|[a-z-]+)\b",
+    r"[\"']?\s*[=:]\s*[\"']?(true|false|high|urgent|low|[a-z-]+)\b"
+    r"|[\"']priority[\"']\s*:\s*[\"'](urgent|high|critical|p1)[\"']"
+    r"|\b(print|say|write|output|reply|respond|answer)\b[^.\n]{0,30}\b(and\s+)?nothing\s+else\b"
+    r"|\b(mark|marcar|marquer|markier\w*|set|skip|approve|aprobar|resolve|auto)_\w+\s*[=:]\s*[\"']?"
+    r"(true|false|1|yes|si|oui|ja)\b"
+    r"|[\"'](assistant|agent|ai|bot|llm|triage|model)_(instructions?|directive|note|prompt|command|"
+    r"action)s?[\"']\s*:"
+    r"|\b(respond|reply|answer|return|output)\b[^.\n]{0,15}\bwith\s+(only|just|nothing\s+but|"
+    r"exactly)\b|\b(respond|reply|answer)\s+(only|just)\s+(with|in|by)\b"
+    r"|\b(responde|contesta)\s+(solo|solamente|unicamente)\s+con\b|\bantworte\w*\s+(nur|"
+    r"ausschliesslich)\s+mit\b|\b(als\s+antwort|in\s+deiner\s+antwort|comme\s+reponse|como\s+"
+    r"respuesta)\b[^.\n]{0,30}\b(nur|solo|uniquement|seulement)\b|\brepond\w*\s+(uniquement|seulement)\s+(par|avec)\b"
+    r"|\b(make|keep|have)\s+(your|the)\s+(internal\s+)?note\b|\b(your|the)\s+(internal\s+)?"
+    r"note\s+(must|should|has\s+to|needs\s+to|will)\s+(say|read|contain|include|state|be)\b",
     _I,
 )
 # A sentence that tells someone ("you") to do something with the output, e.g. after a role line.
@@ -116,16 +185,54 @@ _SECOND_PERSON_ORDER: Final = re.compile(
 # --- the grammar of a conversation with a model ---------------------------------------------
 
 _ROLE_LINE: Final = re.compile(
-    r"^[\s>*#|-]*\[?(system|assistant|developer|user|ai|bot|model|tool|function|sistema|"
-    r"asistente|modelo|assistent|système)(\s+(override|note|message|notice|update|instruction|"
-    r"prompt|admin|nachricht|hinweis|mensaje|nota|avis))?\]?\s*[:>]\s*(?P<rest>.*)$",
+    r"^[\s>*#|(-]*\[?(?P<role>system|assistant|developer|user|ai|bot|model|tool|function|agent|sistema|"
+    r"asistente|modelo|assistent|système|agente|robot|ki|ia)(\s*(?P<label>override|note|message|"
+    r"notice|update|anweisung|nachricht|hinweis|meldung|"
+    r"instructions?|directive|prompt|admin|nachricht|hinweis|anweisung|mensaje|nota|instruccion|"
+    r"avis|consigne|instruction))?\]?(\s*\([^)\n]{0,40}\))?\s*[:>]\s*(?P<rest>.*)$",
     _I | re.MULTILINE,
+)
+# Roles people have in a pasted chat transcript too.
+_HUMAN_ROLES: Final = frozenset({"user", "agent", "agente", "developer"})
+# A label that says the text after it is meant for the machine: "Note for the AI:", "Instruccion
+# para el agente:", "Hinweis fur KI-Systeme:", "Consigne pour le tri automatique :".
+_NOTE_FOR_AI: Final = re.compile(
+    rf"\b(note|notice|message|instructions?|directive|request|ps|p\.s\.|aviso|nota|mensaje|"
+    rf"instruccion(es)?|peticion|solicitud|hinweis|nachricht|anweisung(en)?|bitte|consignes?|"
+    rf"demande|remarque|mention)\b[^:\n]{{0,20}}\b(for|to|para|al|a|fur|an|pour|au|a\s+l')\s+"
+    rf"(the\s+|el\s+|la\s+|los\s+|die\s+|den\s+|le\s+|les\s+|l'\s*)?{_AI_NOUN}s?\s*:",
+    _I,
+)
+# What one asks of the agent about the ticket itself: mark, classify, prioritise, approve, note,
+# close, escalate, skip, in the four languages (folded, as stems).
+_TICKET_DEMAND: Final = re.compile(
+    r"\b(mark|marca|marque|markier|classif|clasific|class[eé]|einstuf|categori|kategori|"
+    r"priori|urgent|dringend|resolv|resuelt|erledig|resolu|approv|aprob|genehmig|valid|"
+    r"note|anot|notier|vermerk|record|registr|eintrag|trag\s+\w+\s+ein|escal|eskalier|"
+    r"close|cierr|clos|schliess|ferm|skip|omit|uberspring|ignor|write|escrib|schreib|ecri|"
+    r"put|pon|mets|mettez|set\b|setz|confirm|bestatig|answer|respond|repond|antwort|contest|"
+    r"nota\b|notiz)\w*",
+    _I,
+)
+# A role line whose label says it instructs ("Agent instruction:", "System override:").
+_ORDER_LABEL: Final = re.compile(
+    r"override|instruction|directive|prompt|anweisung|consigne|instruccion", _I
+)
+# What a role line's text starts with when it gives an order rather than logs an event.
+_IMPERATIVE: Final = re.compile(
+    r"^\W*(please\s+)?(ignore|disregard|forget|record|mark|set|classify|categori[sz]e|label|"
+    r"approve|resolve|close|escalate|route|reply|respond|answer|write|add|include|say|tell|"
+    r"print|reveal|list|delete|grant|refund|send|treat|consider|assume|do\s+not|don'?t|never|"
+    r"always|ignora|marca|aprueba|escribe|responde|ignoriere|markiere|genehmige|schreibe|"
+    r"antworte|ignore[rz]?|marque[rz]?|approuve[rz]?|ecri[st]|reponds?)\b",
+    _I,
 )
 # Markup that only a model's conversation format has.
 _MODEL_MARKUP: Final = re.compile(
     r"\[/?INST\]|<<\s*/?SYS\s*>>|<\|\s*(im_start|im_end|system|user|assistant|endoftext)\s*\|>|"
     r"</?\s*(system|assistant|instructions?|prompt|tool_result|tool_use|function_results?|"
-    r"function_calls?|admin|context|ticket|user_query|internal)\b[^>]{0,40}>|"
+    r"function_calls?|admin|context|ticket|user_query|internal|\w*override|\w*instructions?)\b"
+    r"[^>]{0,40}>|"
     r"^\s*#{2,}\s*(system|instructions?|new\s+instructions?|anweisung(en)?|instrucciones|"
     r"consignes|règles|prompt)\b",
     _I | re.MULTILINE,
@@ -134,11 +241,44 @@ _TOOL_JSON: Final = re.compile(
     r"[\"'](type)[\"']\s*:\s*[\"']tool_(use|result)[\"']|[\"']tool_use_id[\"']|"
     r"[\"'](function_call|tool_calls?)[\"']\s*:|"
     r"[\"'](tool|tool_name|function|action)[\"']\s*:\s*[\"'][a-z_]+[\"']\s*,\s*[\"']"
-    r"(input|arguments|args|parameters|params)[\"']\s*:|"
+    r"(input|arguments|args|parameters|params)[\"']\s*:|[\"'](tool|tool_name|function_name)[\"']"
+    r"\s*:\s*[\"'][a-z_]+[\"']|"
     r"\b(tool[_ ]result|function[_ ]result|observation)\s*[:=]\s*[\[{]",
     _I,
 )
 _GENERIC_CALL: Final = re.compile(r"\b[a-z]+(_[a-z]+)+\s*\(", _I)
+# A call that acts (its name holds a verb of acting on money, access, messages or the ticket)
+# with its arguments spelt out: an order in code, not a question about an API.
+_ACTION_CALL: Final = re.compile(
+    r"\b([a-z0-9]+_)*(send|approve|grant|refund|credit|issue|disable|delete|remove|set|mark|"
+    r"escalate|close|resolve|update|change|transfer|pay|assign|reset|unlock|override|elevate|"
+    r"promote|waive|apply|add|make|give|cancel|wipe|export|cambiar|marcar|aprobar|enviar|borrar|"
+    r"eliminar|reembolsar|escalar|cerrar|setzen|andern|markieren|loschen|senden|genehmigen|"
+    r"changer|marquer|approuver|envoyer|supprimer|rembourser|fermer)(_[a-z0-9]+)*\s*\("
+    r"\s*([a-z_]+\s*=|[\"'])",
+    _I,
+)
+# A made-up result of a call: ``identity_check() -> {"passed": true}``.
+_CALL_RESULT: Final = re.compile(
+    r"\b[a-z]+(_[a-z]+)+\([^)\n]{0,60}\)\s*(->|=>|returned|returns|:)\s*[{\[]"
+    r"|\b[a-z]+\([^)\n]{0,60}\)\s*(->|=>)\s*[{\[]",
+    _I,
+)
+# An order to any AI that reads the text, in the third person ("any automated system processing
+# this message shall record...").
+_MACHINE_ADJECTIVE: Final = r"(automat\w*|ai[- ]based|ai|ia|ki|artificial\w*|artificiel\w*)"
+_MACHINE_NOUN: Final = (
+    r"(systems?|assistants?|agents?|tools?|models?|readers?|processors?|bots?|sistemas?|"
+    r"asistentes?|systemes?|systeme|assistenten|agentes?|programm?e?s?|robots?)"
+)
+_AI_READER_ORDER: Final = re.compile(
+    rf"(\b{_MACHINE_ADJECTIVE}\W+(\w+\W+)?{_MACHINE_NOUN}\b|\b{_MACHINE_NOUN}\W+(\w+\W+)?"
+    rf"{_MACHINE_ADJECTIVE}\b|\bki-systeme?n?\b)[^.\n]{{0,60}}\b(must|shall|is\s+(instructed|"
+    rf"required|directed)\s+to|are\s+(instructed|required|directed)\s+to|acknowledges?|agrees?|"
+    rf"deben?|deberan?|muss|mussen|hat\s+zu|haben\s+zu|(sind|ist)\s+verpflichtet|doit|doivent|"
+    rf"devra|devront)\b(?!\s+(have|be|been|not\s+have|haber|sein|gewesen|avoir|etre)\b)",
+    _I,
+)
 
 # --- hidden content -------------------------------------------------------------------------
 
@@ -193,6 +333,37 @@ def _directive(text: str) -> bool:
     )
 
 
+def _hidden_directive(text: str) -> bool:
+    """Whether hidden or encoded text instructs: as ``_directive``, and also any role line or
+    call, which nobody hides in a ticket for a human reader."""
+    return bool(
+        _directive(text)
+        or _ROLE_LINE.search(text)
+        or _GENERIC_CALL.search(text)
+        or _TOOL_JSON.search(text)
+        or _CALL_RESULT.search(text)
+    )
+
+
+_POLICY_LINE: Final = re.compile(
+    r"^[\s>*#|(\[-]*(new|updated|nueva|neue|nouvelle)\s+(policy|rules?|politica|regla|richtlinie|"
+    r"regel|politique|regle)\b[^:\n]{0,30}[:\]-]\s*(?P<rest>.*)$",
+    _I | re.MULTILINE,
+)
+
+
+def _role_line_orders(match: re.Match[str]) -> bool:
+    """Whether a role line gives the agent an order: its label says so, or its text orders. A
+    person's role in a pasted chat ("Agent: ...", "User: ...") counts only by its label."""
+    label = match.group("label") or ""
+    if _ORDER_LABEL.search(label):
+        return True
+    if match.group("role").lower() in _HUMAN_ROLES:
+        return False
+    rest = match.group("rest")
+    return bool(_directive(rest) or _IMPERATIVE.search(rest))
+
+
 def _hidden_parts(text: str) -> list[tuple[str, str]]:
     """Text a human reader does not see, as (where it hides, its content)."""
     parts = []
@@ -232,7 +403,7 @@ def injection_findings(text: str, *, tool_names: Collection[str] = ()) -> list[F
     text = unicodedata.normalize("NFKC", text)
     findings: list[Finding] = []
     for where, content in _hidden_parts(text):
-        if _directive(content) or where == "Unicode tag characters":
+        if _hidden_directive(content) or where == "Unicode tag characters":
             findings.append(Finding(f"hidden text ({where})", True, content[:80]))
     visible = _ZERO_WIDTH.sub("", _TAG_CHARS.sub("", text))
     if (
@@ -242,17 +413,26 @@ def injection_findings(text: str, *, tool_names: Collection[str] = ()) -> list[F
     ):
         findings.append(Finding("instructions split by zero-width characters", True, ""))
     rot13 = codecs.decode(visible, "rot13")
-    if (asked := _asks_of_agent(rot13)) and not _asks_of_agent(visible):
+    if _directive(rot13) and _ROLE_LINE.search(rot13) and not _hidden_directive(visible):
+        findings.append(Finding("ROT13-encoded instructions", True, rot13[:80]))
+    elif (asked := _asks_of_agent(rot13)) and not _asks_of_agent(visible):
         findings.append(Finding("ROT13-encoded instructions", True, asked))
     if asked := _asks_of_agent(visible):
         findings.append(Finding(asked.split(":")[0], True, asked.split(": ", 1)[1]))
     if match := _MODEL_MARKUP.search(visible):
         findings.append(Finding("model markup", True, match.group(0)[:80]))
     for match in _ROLE_LINE.finditer(visible):
-        strong = _directive(match.group("rest"))
-        findings.append(Finding("role line", strong, match.group(0).strip()[:80]))
+        findings.append(Finding("role line", _role_line_orders(match), match.group(0).strip()[:80]))
     if match := _TOOL_JSON.search(visible):
         findings.append(Finding("tool-call JSON", True, match.group(0)[:80]))
+    for match in _POLICY_LINE.finditer(fold(visible)):
+        if _TICKET_DEMAND.search(match.group("rest")):
+            findings.append(Finding("a new policy for the agent", True, match.group(0)[:80]))
+            break
+    if match := _CALL_RESULT.search(visible):
+        findings.append(Finding("a made-up call result", True, match.group(0)[:80]))
+    if match := _AI_READER_ORDER.search(fold(visible)):
+        findings.append(Finding("an order to any AI reading it", True, match.group(0)[:80]))
     own = [
         name
         for name in tool_names
@@ -260,11 +440,28 @@ def injection_findings(text: str, *, tool_names: Collection[str] = ()) -> list[F
     ]
     if own:
         findings.append(Finding("a call to the agent's own tools", True, own[0]))
+    elif match := _ACTION_CALL.search(visible):
+        findings.append(Finding("a call that acts", True, match.group(0)))
     elif match := _GENERIC_CALL.search(visible):
         findings.append(Finding("a function call", False, match.group(0)))
-    if match := ADDRESSED_TO_AI.search(fold(visible)):
-        findings.append(Finding("addressed to an AI", False, match.group(0).strip()[:80]))
-    if match := _SECOND_PERSON_ORDER.search(fold(visible)):
+    folded = fold(visible)
+    if match := _NOTE_FOR_AI.search(folded):
+        findings.append(Finding("a note for the AI", True, match.group(0).strip()[:80]))
+    for match in ADDRESSED_TO_AI.finditer(folded):
+        # Addressing an AI and, in the same paragraph, asking it to do something with the
+        # ticket is an instruction to the agent; addressing it alone is only a sign.
+        paragraph_rest = re.split(r"\n\s*\n", folded[match.end() :], maxsplit=1)[0]
+        if demand := _TICKET_DEMAND.search(paragraph_rest):
+            excerpt = f"{match.group(0).strip()} ... {demand.group(0)}"
+            findings.append(Finding("an order to an AI", True, excerpt[:80]))
+            break
+    else:
+        for match in ADDRESSED_TO_AI.finditer(folded):
+            if _ROLE_LINE.match(folded, folded.rfind("\n", 0, match.end()) + 1):
+                continue  # a role line, found as one above
+            findings.append(Finding("addressed to an AI", False, match.group(0).strip()[:80]))
+            break
+    if match := _SECOND_PERSON_ORDER.search(folded):
         findings.append(Finding("an order to 'you'", False, match.group(0)))
     return findings
 
@@ -289,7 +486,7 @@ def visible_request(text: str) -> str:
     for paragraph in re.split(r"\n\s*\n", text):
         lines = []
         for line in paragraph.split("\n"):
-            if (role := _ROLE_LINE.match(line)) and _directive(role.group("rest")):
+            if (role := _ROLE_LINE.match(line)) and _role_line_orders(role):
                 continue
             if markup := _MODEL_MARKUP.search(line):
                 line = line[: markup.start()]  # what precedes fake markup is the customer's
@@ -304,10 +501,19 @@ def visible_request(text: str) -> str:
 def _first_instruction(paragraph: str) -> int | None:
     """Where the sentence holding the first instruction to the agent starts, if any."""
     folded = fold(paragraph)  # same length as the paragraph for the scripts read here
-    starts = [m for p in (OVERRIDE, REVEAL, OUTPUT_DEMAND) if (m := p.search(folded))]
+    starts = [
+        m.start()
+        for p in (OVERRIDE, REVEAL, OUTPUT_DEMAND, _NOTE_FOR_AI, _AI_READER_ORDER)
+        if (m := p.search(folded))
+    ]
+    starts += [
+        m.start()
+        for m in ADDRESSED_TO_AI.finditer(folded)
+        if _TICKET_DEMAND.search(folded[m.end() :])
+    ][:1]
     if not starts:
         return None
-    first = min(match.start() for match in starts)
+    first = min(starts)
     return max(
         (m.end() for m in re.finditer(r"(^|[.!?]\s+|\n)", paragraph[: first + 1])), default=0
     )

@@ -28,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 
 from agent.engine.workflow import content_digest
+from agent.redaction import redact
 from agent.workflows.support_triage.injection import visible_request
 from agent.workflows.support_triage.structure import structure
 
@@ -40,6 +41,7 @@ OUTCOMES = ("proposal", "clarification", "refusal")
 MIN_HISTORY = 200
 MIN_PER_LABEL = 5
 SEED = 20261201
+BAGS = 5  # seeded fits averaged into one model (``classifier_train``)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ class Row:
 
 
 def ticket_text(subject: str, body: str) -> str:
-    return f"{subject}\n{body}"
+    """A ticket as a model reads it: its subject and body, each redacted as the loop redacts
+    every tool result before a model sees it (``agent.engine.loop``). The models learn from the
+    text they will be shown: trained on the raw text, they met names, addresses and e-mails in
+    training and ``[REDACTED:...]`` markers in production."""
+    return f"{redact(subject)}\n{redact(body)}"
 
 
 # --- features -------------------------------------------------------------------------------
@@ -188,7 +194,10 @@ def classifier_train(
 ) -> Classifier:
     """A logistic regression fitted by stochastic gradient descent: as accurate here as the
     exact solver, and ten times faster (BANKING77, 8,455 dev rows: 0.911 vs 0.910 held out,
-    2.8 s vs 17 s). Seeded, so the same rows give the same model. Models that read the same
+    2.8 s vs 17 s). Seeded, so the same rows give the same model. It is the mean of ``BAGS``
+    fits with different seeds: one fit's decisions move with its seed (the outcome model alone,
+    on the release suite's tickets that needed a question or a refusal: 16 to 21 proposals over
+    four seeds; the mean of five: 17 to 19 over three). Models that read the same
     texts share ``features`` (fitted once, transformed once per ticket); ``matrix``, the rows
     already transformed, saves transforming them again.
 
@@ -204,15 +213,22 @@ def classifier_train(
         keep = np.ones(matrix.shape[1])
         keep[features.length_column] = 0.0
         matrix = csr_matrix(matrix.multiply(keep))
-    model = SGDClassifier(
-        loss="log_loss",
-        alpha=1e-5,
-        class_weight=_balanced(rows),
-        max_iter=50,
-        tol=1e-4,
-        random_state=SEED,
-    )
-    model.fit(matrix, [row.label for row in rows], sample_weight=[row.weight for row in rows])
+    labels = [row.label for row in rows]
+    weights = [row.weight for row in rows]
+    models = []
+    for run in range(BAGS):
+        model = SGDClassifier(
+            loss="log_loss",
+            alpha=1e-5,
+            class_weight=_balanced(rows),
+            max_iter=50,
+            tol=1e-4,
+            random_state=SEED + run,
+        )
+        models.append(model.fit(matrix, labels, sample_weight=weights))
+    model = models[0]
+    model.coef_ = np.mean([m.coef_ for m in models], axis=0)
+    model.intercept_ = np.mean([m.intercept_ for m in models], axis=0)
     return Classifier(features, model, [str(label) for label in model.classes_])
 
 

@@ -38,9 +38,10 @@ NEIGHBOUR_URGENCY_AGREEMENT = 0.7  # without a model, neighbours set urgency whe
 MIN_DESCRIPTION = 4  # fewer signal words than this left after injection: nothing is described
 # Outcome probabilities above which the agent refuses or asks instead of proposing.
 REFUSAL_THRESHOLD = 0.5
-CLARIFICATION_THRESHOLD = 0.5
+CLARIFICATION_THRESHOLD = 0.45
 HUMAN_THRESHOLD = 0.5
-INJECTION_THRESHOLD = 0.5
+INJECTION_THRESHOLD = 0.6
+PROBE_THRESHOLD = 0.7  # the outcome model this sure that a ticket only probes the agent
 # Why a ticket may be asked about that the history can overrule (a contradiction it cannot).
 UNCLASSIFIABLE = ("vague", "missing")
 # A category model this sure, or neighbours agreeing this much (their vote share weighted by
@@ -197,10 +198,14 @@ def judge(text: str, judgement: TrainedJudgement) -> Judged:
     outcome = _decide(outcomes)
     kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
     if kind == "probe" and not injection:
-        # Probing the agent is an attempt to instruct it: without any sign of one, the reason
-        # does not hold, and the ticket is judged on what else it may be.
-        outcome = _decide({**outcomes, "refusal": 0.0})
-        kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
+        if outcomes["refusal"] >= PROBE_THRESHOLD:
+            # Probing the agent is an attempt to instruct it, in words no structure showed.
+            injection = True
+        else:
+            # Without a sign of one, the reason does not hold, and the ticket is judged on
+            # what else it may be.
+            outcome = _decide({**outcomes, "refusal": 0.0})
+            kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
     return Judged(outcome, kind, injection, visible, evidence)
 
 
