@@ -6,7 +6,10 @@ reviewer's warning. It looks for the *shapes* an injection takes, whatever its w
 - hidden content: Unicode tag characters, zero-width characters splitting words, HTML comments
   and invisible styling, and base64, hex or ROT13 text, each decoded and read like the rest;
 - the grammar of a conversation with a model: role lines (``system:``, ``[INST]``), fake tags
-  (``</ticket><system>``), calls to the workflow's own tools and tool-call or tool-result JSON;
+  (``</ticket><system>``), calls to the workflow's own tools, calls that act with their
+  arguments spelt out, tool-call or tool-result JSON and made-up call results;
+- text meant for the machine: a label addressed to it ("Note for the AI:"), an order to any AI
+  that reads the text, and addressing an AI while asking it to do something with the ticket;
 - what an injection asks for, in English, Spanish, German and French: to override the agent's
   instructions, to reveal its prompt, tools or secrets, or to set its output (``classify this as
   urgent``, ``write in the note that...``), and whether the text addresses an AI at all.
@@ -170,7 +173,8 @@ OUTPUT_DEMAND: Final = re.compile(
     r"exactly)\b|\b(respond|reply|answer)\s+(only|just)\s+(with|in|by)\b"
     r"|\b(responde|contesta)\s+(solo|solamente|unicamente)\s+con\b|\bantworte\w*\s+(nur|"
     r"ausschliesslich)\s+mit\b|\b(als\s+antwort|in\s+deiner\s+antwort|comme\s+reponse|como\s+"
-    r"respuesta)\b[^.\n]{0,30}\b(nur|solo|uniquement|seulement)\b|\brepond\w*\s+(uniquement|seulement)\s+(par|avec)\b"
+    r"respuesta)\b[^.\n]{0,30}\b(nur|solo|uniquement|seulement)\b"
+    r"|\brepond\w*\s+(uniquement|seulement)\s+(par|avec)\b"
     r"|\b(make|keep|have)\s+(your|the)\s+(internal\s+)?note\b|\b(your|the)\s+(internal\s+)?"
     r"note\s+(must|should|has\s+to|needs\s+to|will)\s+(say|read|contain|include|state|be)\b",
     _I,
@@ -187,9 +191,8 @@ _SECOND_PERSON_ORDER: Final = re.compile(
 _ROLE_LINE: Final = re.compile(
     r"^[\s>*#|(-]*\[?(?P<role>system|assistant|developer|user|ai|bot|model|tool|function|agent|sistema|"
     r"asistente|modelo|assistent|système|agente|robot|ki|ia)(\s*(?P<label>override|note|message|"
-    r"notice|update|anweisung|nachricht|hinweis|meldung|"
-    r"instructions?|directive|prompt|admin|nachricht|hinweis|anweisung|mensaje|nota|instruccion|"
-    r"avis|consigne|instruction))?\]?(\s*\([^)\n]{0,40}\))?\s*[:>]\s*(?P<rest>.*)$",
+    r"notice|update|instructions?|directive|prompt|admin|anweisung|nachricht|hinweis|meldung|"
+    r"mensaje|nota|instruccion|avis|consigne))?\]?(\s*\([^)\n]{0,40}\))?\s*[:>]\s*(?P<rest>.*)$",
     _I | re.MULTILINE,
 )
 # Roles people have in a pasted chat transcript too.
