@@ -2,6 +2,9 @@
 retraining when due), the fallback without enough history, learning from a review, and the
 judgement itself on tickets written for these tests in four languages."""
 
+import json
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 
@@ -318,6 +321,19 @@ def test_models_read_tickets_redacted_as_production_shows_them() -> None:
     assert "4111 1111" not in text
     assert "[REDACTED:" in text
     assert learning.ticket_text("a", "b") == "a\nb"  # nothing to mask: the text as written
+
+
+def test_the_independent_set_is_kept_out_of_training() -> None:
+    """``benchmarks/judgement.py`` measures the models on tickets they were never trained on:
+    none of them may be in the corpus, by id or by text."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "judgement-holdout.jsonl"
+    independent = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    corpus = learning.corpus_rows()
+
+    assert len(independent) >= 470
+    assert not {row["id"] for row in independent} & {row["id"] for row in corpus}
+    assert not {row["body"] for row in independent} & {row["body"] for row in corpus}
+    assert path.parent != learning.CORPUS_DIR
 
 
 def test_a_classifier_is_the_mean_of_its_seeded_fits() -> None:
