@@ -4,9 +4,12 @@ The written corpus (``agent/workflows/support_triage/corpus``) is split by situa
 60% to train, 20% to choose thresholds (validation), 20% held out (test). The judgement models
 are trained on the training part only, and ``judge`` (the production decision: structural
 injection signals, the visible request, the outcome model and its thresholds) is measured on
-the held-out part, per kind of ticket and per language:
+the held-out part, per kind of ticket and per language. It then measures the models trained on
+the whole corpus, as in production, on the independent set
+(``benchmarks/data/judgement-holdout.jsonl``): tickets written apart from the corpus, from its
+brief, never trained or tuned on.
 
-    .venv/bin/python benchmarks/judgement.py             # held-out figures
+    .venv/bin/python benchmarks/judgement.py             # held-out and independent figures
     .venv/bin/python benchmarks/judgement.py --sweep     # thresholds on the validation part
     .venv/bin/python benchmarks/judgement.py --domain ../shared/data
 
