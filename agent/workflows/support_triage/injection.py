@@ -355,6 +355,17 @@ _POLICY_LINE: Final = re.compile(
 )
 
 
+def _order_to_ai(folded: str) -> tuple[re.Match[str], re.Match[str]] | None:
+    """The first place the text addresses an AI and, in the same paragraph, asks it to do
+    something with the ticket (``_TICKET_DEMAND``), as (address, demand): an instruction to the
+    agent. Addressing an AI alone is only a sign."""
+    for match in ADDRESSED_TO_AI.finditer(folded):
+        paragraph_rest = re.split(r"\n\s*\n", folded[match.end() :], maxsplit=1)[0]
+        if demand := _TICKET_DEMAND.search(paragraph_rest):
+            return match, demand
+    return None
+
+
 def _role_line_orders(match: re.Match[str]) -> bool:
     """Whether a role line gives the agent an order: its label says so, or its text orders. A
     person's role in a pasted chat ("Agent: ...", "User: ...") counts only by its label."""
@@ -450,14 +461,9 @@ def injection_findings(text: str, *, tool_names: Collection[str] = ()) -> list[F
     folded = fold(visible)
     if match := _NOTE_FOR_AI.search(folded):
         findings.append(Finding("a note for the AI", True, match.group(0).strip()[:80]))
-    for match in ADDRESSED_TO_AI.finditer(folded):
-        # Addressing an AI and, in the same paragraph, asking it to do something with the
-        # ticket is an instruction to the agent; addressing it alone is only a sign.
-        paragraph_rest = re.split(r"\n\s*\n", folded[match.end() :], maxsplit=1)[0]
-        if demand := _TICKET_DEMAND.search(paragraph_rest):
-            excerpt = f"{match.group(0).strip()} ... {demand.group(0)}"
-            findings.append(Finding("an order to an AI", True, excerpt[:80]))
-            break
+    if order := _order_to_ai(folded):
+        excerpt = f"{order[0].group(0).strip()} ... {order[1].group(0)}"
+        findings.append(Finding("an order to an AI", True, excerpt[:80]))
     else:
         for match in ADDRESSED_TO_AI.finditer(folded):
             if _ROLE_LINE.match(folded, folded.rfind("\n", 0, match.end()) + 1):
@@ -509,11 +515,8 @@ def _first_instruction(paragraph: str) -> int | None:
         for p in (OVERRIDE, REVEAL, OUTPUT_DEMAND, _NOTE_FOR_AI, _AI_READER_ORDER)
         if (m := p.search(folded))
     ]
-    starts += [
-        m.start()
-        for m in ADDRESSED_TO_AI.finditer(folded)
-        if _TICKET_DEMAND.search(folded[m.end() :])
-    ][:1]
+    if order := _order_to_ai(folded):
+        starts.append(order[0].start())
     if not starts:
         return None
     first = min(starts)
