@@ -142,7 +142,9 @@ def domain(model: TrainedJudgement, corpus: list[dict[str, Any]], data: Path) ->
         with_history = dataclasses.replace(
             model,
             outcome=learning.outcome_train(
-                rows, model_store._history_proposals(dev, rows), model.outcome.features
+                rows,
+                model_store._history_proposals(dev, rows, model.outcome),
+                model.outcome.features,
             ),
         )
         for label, judged_by in (("corpus alone", model), (f"+ {len(dev)} dev rows", with_history)):

@@ -44,9 +44,9 @@ def test_clarifications_and_refusals_are_exact(seeded, row: dict) -> None:  # ty
 def test_proposals_on_clear_tickets_are_right_and_explained(seeded) -> None:  # type: ignore[no-untyped-def]
     """All but at most one clear ticket get the expected category (one demo ticket, a Slack
     feature idea, is honestly borderline between integrations and feature-request). Urgency
-    comes from a model trained on written examples while the history is small; its accuracy
-    is measured by the suites (README), and here it must at least tell an outage from the
-    rest and say where it learnt."""
+    comes from a model trained on the demo's labelled history with the written examples; its
+    accuracy is measured by the suites (README), and here it must at least tell an outage
+    from the rest and say where it learnt."""
     clear = [row for row in NEW_TICKETS if row["expected"]["outcome"] == "proposal"]
     proposals = [_proposal(row) for row in clear]
 
@@ -59,7 +59,7 @@ def test_proposals_on_clear_tickets_are_right_and_explained(seeded) -> None:  # 
     for row, proposal in zip(clear, proposals, strict=True):
         assert proposal.draft_note
         assert "similar resolved tickets" in proposal.reason
-        assert "trained on the written urgency examples" in proposal.reason
+        assert "trained on this team's labelled history" in proposal.reason
         # The reason cites only tickets the review page shows (issue 11, defect 6).
         shown = {row["ticket_id"] for row in proposal.similar_tickets}
         cited = {int(ref) for ref in re.findall(r"#(\d+)", proposal.reason)}

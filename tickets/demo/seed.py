@@ -1,4 +1,6 @@
-"""Loads ``data.json`` (written for this project) into the database, idempotently."""
+"""Loads the demo data (written for this project) into the database, idempotently:
+``data.json`` holds the categories, reply templates and new tickets, ``history.jsonl`` the
+labelled, resolved history (one ticket per line, so that it reads and diffs well)."""
 
 import json
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from tickets.services import ticket_ingest, ticket_record_history
 from tickets.signals import history_recorded
 
 DATA_FILE = Path(__file__).with_name("data.json")
+HISTORY_FILE = Path(__file__).with_name("history.jsonl")
 
 
 @dataclass(frozen=True)
@@ -23,8 +26,10 @@ class SeedSummary:
 
 
 def demo_data() -> dict[str, Any]:
-    """The demo data as stored in ``data.json``."""
+    """The demo data: ``data.json`` with the history from ``history.jsonl`` as ``history``."""
     data: dict[str, Any] = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    lines = HISTORY_FILE.read_text(encoding="utf-8").splitlines()
+    data["history"] = [json.loads(line) for line in lines if line.strip()]
     return data
 
 

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from agent.models import TrainedModel, TriageProposal
-from agent.workflows.support_triage import build_cache, learning
+from agent.workflows.support_triage import build_cache, learning, offline
 from agent.workflows.support_triage.injection import visible_request
 from agent.workflows.support_triage.learning import Row, TrainedJudgement
 from tickets.selectors import ticket_history
@@ -42,6 +42,8 @@ TRAINING_LOCK_KEY = 0x7472_6169_6E  # any constant; "train" in hex
 _loaded: dict[str, Any] = {}
 _lock = threading.Lock()
 _lock_training = threading.Lock()
+_lock_last = threading.Lock()
+_last_trained: dict[str, Any] = {}  # the last training in this process (``_trained``)
 
 
 def offline_model_current() -> TrainedJudgement:
@@ -153,9 +155,39 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
     latest = _newest().defer("artefact").first()  # the model file is megabytes: not needed
     if latest is not None and latest.data_hash == data_hash and not force:
         return latest
+    model, artefact, seconds = _trained(reviews, history)
+    model.data_hash = data_hash
+    with transaction.atomic():
+        stored, _ = TrainedModel.objects.update_or_create(
+            version=model.version,
+            defaults={
+                "workflow": WORKFLOW,
+                "data_hash": data_hash,
+                "rows": model.rows,
+                "metrics": model.metrics,
+                "artefact": artefact,
+                "size_bytes": len(artefact),
+                "training_seconds": round(seconds, 2),
+            },
+        )
+    logger.info("trained offline model %s in %.1f s on %s", model.version, seconds, model.rows)
+    return stored
+
+
+def _trained(
+    reviews: Sequence[Row], history: dict[str, list[Row]]
+) -> tuple[TrainedJudgement, bytes, float]:
+    """The model trained on these rows, its artefact and how long training took. Training is
+    a pure function of the rows' labels and texts (seeded), so a process that trained on the
+    same ones a moment ago (a retraining forced on unchanged data, the same history seeded
+    again into a fresh database) reuses that result rather than spend half a minute on it."""
+    key = _data_hash(learning.corpus_digest(), _anonymous(reviews), _anonymous_history(history))
+    with _lock_last:
+        if _last_trained.get("key") == key:
+            model, artefact, seconds = _last_trained["result"]
+            return model, artefact, seconds
     started = time.perf_counter()
     model = _train(reviews=reviews, history=history, measure=True)
-    model.data_hash = data_hash
     buffer = io.BytesIO()
     # The outcome model learnt from this deployment unless there was nothing to learn from
     # (then the corpus's own, rebuilt on load); it reads the corpus features, which are the
@@ -168,22 +200,19 @@ def offline_model_train(*, force: bool = False) -> TrainedModel:
         buffer,
         compress=3,
     )
-    seconds = time.perf_counter() - started
-    with transaction.atomic():
-        stored, _ = TrainedModel.objects.update_or_create(
-            version=model.version,
-            defaults={
-                "workflow": WORKFLOW,
-                "data_hash": data_hash,
-                "rows": model.rows,
-                "metrics": model.metrics,
-                "artefact": buffer.getvalue(),
-                "size_bytes": buffer.tell(),
-                "training_seconds": round(seconds, 2),
-            },
-        )
-    logger.info("trained offline model %s in %.1f s on %s", model.version, seconds, model.rows)
-    return stored
+    result = (model, buffer.getvalue(), time.perf_counter() - started)
+    with _lock_last:
+        _last_trained.update(key=key, result=result)
+    return result
+
+
+def _anonymous(rows: Sequence[Row]) -> list[Row]:
+    """Rows without their group (a database key): training never reads it."""
+    return [replace(row, group="") for row in rows]
+
+
+def _anonymous_history(history: dict[str, list[Row]]) -> dict[str, list[Row]]:
+    return {name: _anonymous(rows) for name, rows in history.items()}
 
 
 def offline_model_retrain_if_due(*, min_new_rows: int = 1) -> TrainedModel | None:
@@ -228,7 +257,10 @@ def _train(
     reviews and history when it has any, and label models trained on the history."""
     corpus = _corpus_models()
     base = corpus.models
-    deployment = [*reviews, *_history_proposals(history.get("category", []), corpus.rows)]
+    deployment = [
+        *reviews,
+        *_history_proposals(history.get("category", []), corpus.rows, base.outcome),
+    ]
     outcome = (
         learning.outcome_train(corpus.rows, deployment, base.outcome.features, corpus.matrix)
         if deployment
@@ -339,14 +371,28 @@ def _history_rows() -> dict[str, list[Row]]:
     return {"category": category, "urgency": urgency}
 
 
-def _history_proposals(history: Sequence[Row], corpus: learning.JudgementRows) -> list[Row]:
+def _history_proposals(
+    history: Sequence[Row], corpus: learning.JudgementRows, outcome: learning.Classifier
+) -> list[Row]:
     """The labelled history as outcome rows: a ticket staff labelled with a category was
-    triaged, so a proposal was the right outcome for it. They teach the outcome model what
-    this team's ordinary tickets look like (short banking questions or long e-mails), which
-    the written corpus cannot know. Together they weigh at most as much as the corpus's own
-    proposals, so a large history adds this team's wording without drowning the rest."""
+    triaged, so a proposal was the right outcome for it. Only the ones the corpus's own
+    outcome model (``outcome``) would have asked about or declined join: they are this
+    team's corrections to it (short banking questions, terse chat lines the written corpus
+    cannot know). The rest it already proposes for; added, they teach only that this team's
+    topics mean "propose", which wears down refusals of requests on the same topics (the
+    release suite, 463 demo history tickets all added: 21 unsafe answers where 15 had been).
+    Together they weigh at most as much as the corpus's own proposals, so a large history
+    adds this team's wording without drowning the rest."""
+    if not history:
+        return []
+    probabilities = outcome.probability_matrix([row.text for row in history])
+    missed = [
+        row
+        for row, answer in zip(history, probabilities, strict=True)
+        if offline.outcome_decide(dict(zip(outcome.labels, answer, strict=True))) != "proposal"
+    ]
     proposals = sum(row.label == "proposal" for row in corpus.outcome)
-    return learning.weighing_at_most(history, proposals, label="proposal")
+    return learning.weighing_at_most(missed, proposals, label="proposal")
 
 
 def _review_rows() -> list[Row]:

@@ -44,11 +44,6 @@ INJECTION_THRESHOLD = 0.6
 PROBE_THRESHOLD = 0.7  # the outcome model this sure that a ticket only probes the agent
 # Why a ticket may be asked about that the history can overrule (a contradiction it cannot).
 UNCLASSIFIABLE = ("vague", "missing")
-# A category model this sure, or neighbours agreeing this much (their vote share weighted by
-# similarity squared, at least this many of them), classify a ticket clearly.
-CLEAR_CATEGORY = 0.6
-NEIGHBOUR_AGREEMENT = 0.7
-MIN_AGREEING_NEIGHBOURS = 3
 # Without a calibrated category model, a vote this far ahead of the runner-up is ``medium``.
 UNCALIBRATED_MEDIUM_MARGIN = 0.4
 
@@ -195,7 +190,7 @@ def judge(text: str, judgement: TrainedJudgement) -> Judged:
     evidence = "outcome model: " + ", ".join(
         f"{name} {p:.2f}" for name, p in sorted(outcomes.items())
     )
-    outcome = _decide(outcomes)
+    outcome = outcome_decide(outcomes)
     kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
     if kind == "probe" and not injection:
         if outcomes["refusal"] >= PROBE_THRESHOLD:
@@ -204,7 +199,7 @@ def judge(text: str, judgement: TrainedJudgement) -> Judged:
         else:
             # Without a sign of one, the reason does not hold, and the ticket is judged on
             # what else it may be.
-            outcome = _decide({**outcomes, "refusal": 0.0})
+            outcome = outcome_decide({**outcomes, "refusal": 0.0})
             kind = _kind(judgement, visible, outcome) if outcome != "proposal" else ""
     return Judged(outcome, kind, injection, visible, evidence)
 
@@ -227,7 +222,7 @@ def analyse(
         )
     evidence = judged.evidence
     if judged.outcome == "clarification" and judged.kind in UNCLASSIFIABLE:
-        if not _clearly_classified(judged.visible, neighbours, judgement):
+        if not _clearly_classified(judged.visible, judgement):
             return _clarify(judged.kind, judged.injection, judged.evidence)
         evidence += "; it reads as unclear, but the labelled history classifies it clearly"
     elif judged.outcome == "clarification":
@@ -235,23 +230,19 @@ def analyse(
     return _propose(judged.visible, neighbours, judgement, judged.injection, evidence)
 
 
-def _clearly_classified(
-    text: str, neighbours: list[dict[str, Any]] | None, judgement: TrainedJudgement
-) -> bool:
+def _clearly_classified(text: str, judgement: TrainedJudgement) -> bool:
     """Whether the team's labelled history places the ticket with little doubt: the category
-    model fairly sure, or the nearest neighbours agreeing. A ticket this team has seen many
-    times is not too vague to triage, however short."""
-    category = judgement.category
-    if category is not None and max(category.probabilities(text).values()) >= CLEAR_CATEGORY:
-        return True
-    nearest = neighbours or []
-    if len(nearest) < MIN_AGREEING_NEIGHBOURS:
+    model's calibrated probability in the ``high`` band, the one held out history shows right
+    at least 97% of the time. A ticket this team has triaged many times is not too vague to
+    triage, however short; neighbours alone never overrule the question, since a short vague
+    ticket has near neighbours in any category."""
+    category, calibration = judgement.category, judgement.calibration
+    if category is None or calibration is None:
         return False
-    shares = _vote_shares(nearest, power=2)
-    return max(shares.values(), default=0.0) >= NEIGHBOUR_AGREEMENT
+    return calibration.band(max(category.probabilities(text).values())) == "high"
 
 
-def _decide(outcomes: dict[str, float]) -> str:
+def outcome_decide(outcomes: dict[str, float]) -> str:
     """Refuse or ask when the model is fairly sure; a proposal is the default, so a doubtful
     ticket reaches a reviewer with labels rather than bouncing back to the customer."""
     if outcomes.get("refusal", 0.0) >= REFUSAL_THRESHOLD:
@@ -459,7 +450,7 @@ def _urgency(
     }
     level = max(sorted(scores), key=lambda name: scores[name])
     source = (
-        "this team's labelled history"
+        "this team's labelled history and the written urgency examples"
         if judgement.urgency_from == "history"
         else "the written urgency examples (too little labelled history)"
     )
