@@ -3,6 +3,7 @@ retraining when due), the fallback without enough history, learning from a revie
 judgement itself on tickets written for these tests in four languages."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def judgement() -> learning.TrainedJudgement:
     return model_store.corpus_judgement()
+
+
+@pytest.fixture
+def single_split(monkeypatch):  # type: ignore[no-untyped-def]
+    """Calibration on the held-out fifth of the history alone (27 rows of ``_history(90)``:
+    too few for a high band), not out of fold; no training reused across the change."""
+    monkeypatch.setattr(model_store, "OUT_OF_FOLD_BELOW", 0)
+    model_store._last_trained.clear()
+    yield
+    model_store._last_trained.clear()
 
 
 @pytest.fixture
@@ -207,12 +218,13 @@ def test_expected_calibration_error() -> None:
     assert learning.expected_calibration_error([0.9] * 10, [False] * 10) == pytest.approx(0.9)
 
 
-def test_confidence_comes_from_the_calibrated_bands(reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_confidence_comes_from_the_calibrated_bands(reviewer, single_split) -> None:  # type: ignore[no-untyped-def]
     """Too little held-out history to support ``high``: no proposal is high, and bulk approve
     says so; with a band the data supports, the category model's probability decides."""
     _history(90)
     stored = model_store.offline_model_train()
     calibration = stored.metrics["category"]["calibration"]
+    assert "out_of_fold" not in calibration
     assert "high" not in calibration["thresholds"]  # 27 held-out rows cannot promise 97%
     assert calibration["ece"]["calibrated"] <= calibration["ece"]["uncalibrated"] + 0.05
     judgement = model_store.offline_model_current()
@@ -227,6 +239,31 @@ def test_confidence_comes_from_the_calibrated_bands(reviewer) -> None:  # type: 
     neighbour = {"ticket_id": 1, "category": "billing", "urgency": "normal", "similarity": 1.0}
     assert offline.analyse(text, [neighbour], judgement).confidence == "high"
     assert offline.analyse(text, None, judgement).confidence == "medium"  # no retrieval
+
+
+def test_a_small_history_is_calibrated_on_every_ticket_out_of_fold() -> None:
+    """A held-out fifth of 270 tickets cannot show any band right 97% of the time; each
+    ticket scored by a model trained on the other four folds can, and the bands are then
+    measured on the half of them the thresholds were not chosen on."""
+    _history(90)
+
+    calibration = model_store.offline_model_train().metrics["category"]["calibration"]
+
+    assert calibration["out_of_fold"] == model_store.FOLDS
+    assert calibration["fitted_on_rows"] + calibration["measured_on_rows"] == 270
+    assert "high" in calibration["thresholds"]  # three well-separated categories
+    assert sum(band["rows"] for band in calibration["bands"].values()) == 135
+    assert calibration["bands"]["high"]["accuracy"] >= 0.97
+
+
+def test_out_of_fold_folds_spread_every_label_evenly() -> None:
+    rows = [learning.Row(str(n), "a" if n < 10 else "b") for n in range(15)]
+
+    folds = model_store._fold_numbers(rows)
+
+    assert sorted(folds[:10]) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert sorted(folds[10:]) == [0, 1, 2, 3, 4]
+    assert folds == model_store._fold_numbers(rows)  # seeded
 
 
 def test_the_history_teaches_the_outcome_model_this_teams_wording() -> None:
@@ -271,7 +308,23 @@ def test_only_history_the_corpus_model_misjudges_joins_the_outcome_model() -> No
     assert model_store._history_proposals([], corpus.rows, corpus.models.outcome) == []
 
 
-def test_a_vague_ticket_is_triaged_only_when_the_category_model_is_in_its_high_band() -> None:
+def test_training_on_the_same_rows_again_reuses_the_last_result() -> None:
+    """Training reads labels and texts, never the database keys: the same rows under other
+    keys reuse the process's last training; other rows are trained on."""
+    rows = [learning.Row(f"CSV export {n} crashes", "bug-report", group=str(n)) for n in range(3)]
+    history = {"category": rows, "urgency": []}
+    first, artefact, _ = model_store._trained([], history)
+    renumbered = {"category": [replace(row, group=f"x{row.group}") for row in rows], "urgency": []}
+
+    again, same_artefact, _ = model_store._trained([], renumbered)
+    assert again is first
+    assert same_artefact == artefact
+    assert model_store._trained([], {"category": rows[:2], "urgency": []})[0] is not first
+
+
+def test_a_vague_ticket_is_triaged_only_when_the_category_model_is_in_its_high_band(
+    single_split,
+) -> None:  # type: ignore[no-untyped-def]
     """The labelled history overrules a question about a vague ticket only when the calibrated
     category model is in the band held-out history shows right 97% of the time; never without
     a category model or a calibration."""

@@ -483,18 +483,27 @@ class Calibration:
 
 
 def calibration_fit(classifier: Classifier, rows: Sequence[Row]) -> dict[str, Any]:
-    """Calibrates ``classifier`` on held-out ``rows`` it never saw, and measures the result on
-    rows the calibration never saw: the temperature and each band's threshold are chosen on one
-    half (alternate rows), the accuracy per band and the expected calibration error (before and
-    after scaling) reported on the other. Returns the report (``Calibration.from_metrics``
-    reads it back)."""
-    fit, measure = list(rows[::2]), list(rows[1::2])
-    temperature = _temperature_fit(classifier, fit)
-    top, correct = _top_and_correct(classifier, fit, temperature)
+    """Calibrates ``classifier`` on held-out ``rows`` it never saw (``calibration_report``)."""
+    scores = classifier.decision_scores([row.text for row in rows]) if rows else np.zeros((0, 1))
+    return calibration_report(scores, classifier.labels, [row.label for row in rows])
+
+
+def calibration_report(scores: Any, labels: Sequence[str], truth: Sequence[str]) -> dict[str, Any]:
+    """Calibration from held-out decision ``scores`` (one row per ticket, one column per label
+    in the order of ``labels``) and the ``truth``: the temperature and each band's threshold
+    are chosen on one half (alternate rows), the accuracy per band and the expected calibration
+    error (before and after scaling) reported on the other, which the choice never saw.
+    Returns the report (``Calibration.from_metrics`` reads it back)."""
+    index = {label: i for i, label in enumerate(labels)}
+    # A label the model never learnt (too few of it) is -1: always wrong, never fitted on.
+    truth_index = np.array([index.get(label, -1) for label in truth], dtype=int)
+    fit, measure = slice(0, None, 2), slice(1, None, 2)
+    temperature = _temperature_fit(scores[fit], truth_index[fit])
+    top, correct = _top_and_correct(scores[fit], truth_index[fit], temperature)
     thresholds = _thresholds(top, correct)
     calibration = Calibration(temperature, thresholds)
-    raw_top, raw_correct = _top_and_correct(classifier, measure, 1.0)
-    top, correct = _top_and_correct(classifier, measure, temperature)
+    raw_top, raw_correct = _top_and_correct(scores[measure], truth_index[measure], 1.0)
+    top, correct = _top_and_correct(scores[measure], truth_index[measure], temperature)
     bands: dict[str, dict[str, Any]] = {}
     for name in (*(band for band, _ in CONFIDENCE_TARGETS), "low"):
         hits = [ok for p, ok in zip(top, correct, strict=True) if calibration.band(p) == name]
@@ -505,8 +514,8 @@ def calibration_fit(classifier: Classifier, rows: Sequence[Row]) -> dict[str, An
     return {
         "temperature": round(temperature, 4),
         "thresholds": {name: round(value, 4) for name, value in thresholds.items()},
-        "fitted_on_rows": len(fit),
-        "measured_on_rows": len(measure),
+        "fitted_on_rows": len(truth_index[fit]),
+        "measured_on_rows": len(truth_index[measure]),
         "bands": bands,
         "ece": {
             "uncalibrated": round(expected_calibration_error(raw_top, raw_correct), 4),
@@ -515,28 +524,23 @@ def calibration_fit(classifier: Classifier, rows: Sequence[Row]) -> dict[str, An
     }
 
 
-def _top_and_correct(
-    classifier: Classifier, rows: Sequence[Row], temperature: float
-) -> tuple[list[float], list[bool]]:
-    if not rows:
+def _top_and_correct(scores: Any, truth: Any, temperature: float) -> tuple[list[float], list[bool]]:
+    if not len(truth):
         return [], []
-    matrix = classifier.probability_matrix([row.text for row in rows], temperature)
+    matrix = _probabilities(scores, temperature)
     best = matrix.argmax(axis=1)
     top = [float(matrix[i, j]) for i, j in enumerate(best)]
-    correct = [classifier.labels[j] == row.label for j, row in zip(best, rows, strict=True)]
-    return top, correct
+    return top, [bool(j == t) for j, t in zip(best, truth, strict=True)]
 
 
-def _temperature_fit(classifier: Classifier, rows: Sequence[Row]) -> float:
+def _temperature_fit(scores: Any, truth: Any) -> float:
     """The temperature that minimises the negative log-likelihood of the true labels."""
     from scipy.optimize import minimize_scalar
 
-    index = {label: i for i, label in enumerate(classifier.labels)}
-    known = [row for row in rows if row.label in index]
-    if len(known) < MIN_BAND_ROWS:
+    known = truth >= 0
+    scores, truth = scores[known], truth[known]
+    if len(truth) < MIN_BAND_ROWS:
         return 1.0
-    scores = classifier.decision_scores([row.text for row in known])
-    truth = np.array([index[row.label] for row in known])
 
     def loss(log_temperature: float) -> float:
         probabilities = _probabilities(scores, math.exp(log_temperature))
