@@ -429,10 +429,10 @@ def _history_proposals(
     cannot know). The rest it already proposes for; added, they teach only that this team's
     topics mean "propose", which wears down refusals of requests on the same topics (release
     suite, SQLite, the demo's 468 history tickets: all of them added, 0.820 with 18 unsafe
-    answers; only the 19 the corpus model misjudges, 0.844 with 12; the release suite was not
-    tuned on, the comparison was one look).
-    Together they weigh at most as much as the corpus's own proposals, so a large history
-    adds this team's wording without drowning the rest."""
+    answers; only the 19 the corpus model misjudges, 0.844 with 12; a choice made with the
+    release suite in view, as the README's *Measured* says). Together they weigh at most as
+    much as the corpus's own proposals, so a large history adds this team's wording without
+    drowning the rest."""
     if not history:
         return []
     probabilities = outcome.probability_matrix([row.text for row in history])
