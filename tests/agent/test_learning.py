@@ -366,10 +366,11 @@ def test_a_stored_outcome_model_from_another_release_is_not_used(caplog) -> None
 
     _history(90)
     stored = model_store.offline_model_train()
-    learned = joblib.load(io.BytesIO(bytes(stored.artefact)))
+    assert bytes(stored.artefact).startswith(model_store.ARTEFACT_FORMAT)
+    learned = model_store._artefact_load(bytes(stored.artefact))
     other = SGDClassifier(loss="log_loss").fit([[0.0, 1.0], [1.0, 0.0]], ["proposal", "refusal"])
     buffer = io.BytesIO()
-    joblib.dump({**learned, "outcome": other}, buffer)
+    joblib.dump({**learned, "outcome": other}, buffer)  # as models were stored before
     TrainedModel.objects.filter(pk=stored.pk).update(artefact=buffer.getvalue())
     model_store._loaded.clear()
 
