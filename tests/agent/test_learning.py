@@ -256,6 +256,14 @@ def test_a_small_history_is_calibrated_on_every_ticket_out_of_fold() -> None:
     assert calibration["bands"]["high"]["accuracy"] >= 0.97
 
 
+def test_out_of_fold_calibration_is_skipped_when_a_fold_leaves_too_little() -> None:
+    """210 tickets train a model on all of them, but four folds of them (168) are below the
+    history a model needs: the calibration falls back to the held-out fifth (None here)."""
+    rows = [learning.Row(f"ticket {n}", f"label-{n % 3}", group=str(n)) for n in range(210)]
+
+    assert model_store._out_of_fold_calibration(rows) is None
+
+
 def test_out_of_fold_folds_spread_every_label_evenly() -> None:
     rows = [learning.Row(str(n), "a" if n < 10 else "b") for n in range(15)]
 
