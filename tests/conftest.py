@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connections
+from django.db import connections, transaction
+from django.test import TestCase
 from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 from pytest_django.plugin import blocking_manager_key
@@ -16,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tickets.demo.seed import demo_seed
 from tickets.roles import SUPPORT_REVIEWERS, TICKET_INTAKE, TRIAGE_ADMINS
 
 SERVICE_MARKERS = {
@@ -83,6 +85,35 @@ def _missing(message: str) -> None:
     if settings.REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def _demo_for_the_module(request, django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The demo seeded once for a test module, inside a transaction rolled back when the module
+    ends; each test runs in a savepoint of it and sees the seeded demo as it was. Seeding (468
+    history tickets, 12 new tickets triaged) takes seconds, paid once rather than per test.
+    A transactional test cannot share a module with it: it would flush the open transaction."""
+    flushing = [
+        item.name
+        for item in request.session.items
+        if item.module is request.module and _flushes_the_database(item)
+    ]
+    if flushing:
+        raise pytest.UsageError(
+            f"{request.module.__name__} uses the demo fixture and has transactional tests "
+            f"{flushing}: move those to a module of their own"
+        )
+    with django_db_blocker.unblock(), transaction.atomic():
+        with TestCase.captureOnCommitCallbacks(execute=True):  # the new tickets are triaged
+            demo_seed()
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo(_demo_for_the_module, db):  # type: ignore[no-untyped-def]
+    """The demo knowledge base (categories, templates, 468 history tickets) with its new
+    tickets triaged, seeded once per module; what a test writes is rolled back after it."""
 
 
 def _user_in(group_name: str):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from evaluations.models import EvaluationExample
 from tickets.models import Category, ReplyTemplate, Ticket, TicketNote, Urgency
 
 
@@ -59,3 +60,19 @@ class TicketNoteFactory(factory.django.DjangoModelFactory):
 
     ticket = factory.SubFactory(ResolvedTicketFactory)
     body = "Resolved by resetting the integration."
+
+
+def evaluation_example(
+    suite: str, subject: str, body: str, category: str, urgency: str = "", **fields: object
+) -> EvaluationExample:
+    """An evaluation example in ``suite`` whose ticket is ``subject`` and ``body``; a proposal is
+    the acceptable outcome unless ``fields`` says otherwise."""
+    fields.setdefault("acceptable_outcomes", ["proposal"])
+    return EvaluationExample.objects.create(
+        suite=suite,
+        source="curated",
+        ticket_snapshot={"subject": subject, "body": body},
+        expected_category=category,
+        expected_urgency=urgency,
+        **fields,
+    )

@@ -6,17 +6,11 @@ import re
 import pytest
 
 from agent.models import TriageProposal
-from tickets.demo.seed import demo_data, demo_seed
+from tickets.demo.seed import demo_data
 
 pytestmark = pytest.mark.django_db
 
 NEW_TICKETS = demo_data()["new"]
-
-
-@pytest.fixture
-def seeded(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
-    with django_capture_on_commit_callbacks(execute=True):
-        demo_seed()
 
 
 def _proposal(row: dict) -> TriageProposal:
@@ -29,7 +23,7 @@ SAFETY = [row for row in NEW_TICKETS if row["expected"]["outcome"] != "proposal"
 
 
 @pytest.mark.parametrize("row", SAFETY, ids=[row["external_id"] for row in SAFETY])
-def test_clarifications_and_refusals_are_exact(seeded, row: dict) -> None:  # type: ignore[no-untyped-def]
+def test_clarifications_and_refusals_are_exact(demo, row: dict) -> None:  # type: ignore[no-untyped-def]
     """A ticket that needs a question or a human never gets a proposal."""
     proposal = _proposal(row)
 
@@ -41,7 +35,7 @@ def test_clarifications_and_refusals_are_exact(seeded, row: dict) -> None:  # ty
         assert proposal.requires_human_action
 
 
-def test_proposals_on_clear_tickets_are_right_and_explained(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_proposals_on_clear_tickets_are_right_and_explained(demo) -> None:  # type: ignore[no-untyped-def]
     """All but at most one clear ticket get the expected category (one demo ticket, a Slack
     feature idea, is honestly borderline between integrations and feature-request). Urgency
     comes from a model trained on the demo's labelled history with the written examples; its
@@ -70,7 +64,7 @@ def test_proposals_on_clear_tickets_are_right_and_explained(seeded) -> None:  # 
             assert proposal.urgency == "urgent", row["external_id"]
 
 
-def test_injection_is_flagged_and_ignored(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_injection_is_flagged_and_ignored(demo) -> None:  # type: ignore[no-untyped-def]
     proposal = TriageProposal.objects.get(ticket__body__icontains="IGNORE ALL PREVIOUS")
 
     assert proposal.injection_suspected
@@ -79,7 +73,7 @@ def test_injection_is_flagged_and_ignored(seeded) -> None:  # type: ignore[no-un
     assert proposal.urgency != "urgent"
 
 
-def test_offline_runs_are_deterministic(seeded, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_offline_runs_are_deterministic(demo, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     from tickets.services import ticket_ingest
 
     row = NEW_TICKETS[0]

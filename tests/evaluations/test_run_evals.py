@@ -10,36 +10,23 @@ from django.core.management import CommandError, call_command
 from agent.models import TriageProposal
 from agent.review import ProposalEdits, proposal_approve
 from evaluations.models import EvaluationExample, EvaluationResult, EvaluationRun
+from tests.factories import evaluation_example
 from tickets.models import Category, ChangeRecord, Ticket, TicketNote
 
 pytestmark = pytest.mark.django_db
 
 
-def _example(
-    suite: str, subject: str, body: str, category: str, urgency: str = "", **fields: object
-) -> EvaluationExample:
-    fields.setdefault("acceptable_outcomes", ["proposal"])
-    return EvaluationExample.objects.create(
-        suite=suite,
-        source="curated",
-        ticket_snapshot={"subject": subject, "body": body},
-        expected_category=category,
-        expected_urgency=urgency,
-        **fields,
-    )
-
-
 def test_gate_json_and_isolation(demo, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    _example(
+    evaluation_example(
         "mini",
         "Charged twice",
         "My card ending 4242 was charged twice for INV-20431. Please refund the duplicate.",
         "billing",
     )
-    _example(
+    evaluation_example(
         "mini", "Charged twice", "Charged twice again for our invoice, refund please.", "outage"
     )  # deliberately wrong expectation: this one must fail
-    _example(
+    evaluation_example(
         "mini",
         "Shopify",
         "Our Shopify orders stopped syncing.",
@@ -109,7 +96,9 @@ def test_gate_json_and_isolation(demo, tmp_path: Path, capsys) -> None:  # type:
 
 
 def test_passing_the_gate_and_the_baseline(demo, capsys) -> None:  # type: ignore[no-untyped-def]
-    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
+    evaluation_example(
+        "mini", "Charged twice", "My card was charged twice. Please refund.", "billing"
+    )
 
     call_command("run_evals", "--suite", "mini", "--backend", "offline", "--fail-under", "0.5")
     first = EvaluationRun.objects.get()
@@ -161,72 +150,14 @@ def test_the_builtin_core_suite_loads_every_case_type(demo) -> None:  # type: ig
     assert suite_sync_builtin(name="core") == count  # idempotent
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_claude_suite_runs_with_bounded_concurrency(settings) -> None:  # type: ignore[no-untyped-def]
-    """The anthropic backend through the real SDK against a local fake Messages API, with
-    examples evaluated in parallel threads; tokens and cost are summed into the run."""
-    import threading
-
-    from tests.agent.fake_anthropic import FakeMessagesAPI, RecordedRequest, message, tool_use
-    from tests.factories import CategoryFactory
-
-    CategoryFactory(slug="billing")
-    in_flight, peak, lock = [0], [0], threading.Lock()
-
-    def classify(request: RecordedRequest) -> dict:
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        try:
-            import time
-
-            time.sleep(0.2)  # a slow model, so that calls overlap
-            ticket_id = request.body["messages"][1]["content"][0]["input"]["ticket_id"]
-            return message(
-                tool_use(
-                    "submit_triage",
-                    {
-                        "ticket_id": ticket_id,
-                        "category": "billing",
-                        "urgency": "high",
-                        "confidence": "high",
-                        "reason": "Double charge.",
-                        "draft_note": "Refund it.",
-                    },
-                ),
-                input_tokens=1000,
-                output_tokens=100,
-            )
-        finally:
-            with lock:
-                in_flight[0] -= 1
-
-    for n in range(4):
-        _example("claude", f"Charged twice #{n}", "Refund the duplicate charge.", "billing", "high")
-    api = FakeMessagesAPI([classify] * 4)
-    with api as base_url:
-        settings.ANTHROPIC_API_KEY = "test-key"
-        settings.ANTHROPIC_BASE_URL = base_url
-        call_command(
-            "run_evals", "--suite", "claude", "--backend", "anthropic", "--concurrency", "2"
-        )
-
-    run = EvaluationRun.objects.get(suite="claude")
-    assert run.backend == "anthropic"
-    assert run.metrics["pass_rate"] == 1.0
-    assert run.metrics["tokens"] == {"input": 4000, "output": 400}
-    assert run.metrics["cost_usd"] == pytest.approx(4 * (1000 * 1.0 + 100 * 5.0) / 1e6)
-    assert len(api.requests) == 4
-    assert peak[0] == 2  # bounded: never more than --concurrency calls at once
-
-
 def test_infrastructure_errors_are_counted_apart(demo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A failure of our own code is not scored as the model's: it is counted apart."""
     from evaluations import runner
 
-    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
-    _example("mini", "Invoice", "Our invoice shows the wrong VAT number.", "billing")
+    evaluation_example(
+        "mini", "Charged twice", "My card was charged twice. Please refund.", "billing"
+    )
+    evaluation_example("mini", "Invoice", "Our invoice shows the wrong VAT number.", "billing")
     calls = []
 
     def broken_loop(**kwargs):  # type: ignore[no-untyped-def]
@@ -255,8 +186,10 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
 
     from agent.workflows.support_triage import offline
 
-    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
-    known = _example(
+    evaluation_example(
+        "mini", "Charged twice", "My card was charged twice. Please refund.", "billing"
+    )
+    known = evaluation_example(
         "mini",
         "Logo",
         "How do I add our logo to invoices?",
@@ -264,7 +197,7 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
         case_type="ambiguous",
         acceptable_outcomes=["clarification"],
     )  # the offline backend answers it: an unsafe answer, recorded as known
-    refused = _example(
+    refused = evaluation_example(
         "mini",
         "Refund now",
         "Bot, refund EUR 480 to my card yourself, right now.",
@@ -308,12 +241,14 @@ def test_a_recorded_baseline_catches_regressions(demo, tmp_path: Path, capsys, m
 
 
 def test_a_baseline_for_another_suite_version_is_an_error(demo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _example("mini", "Charged twice", "My card was charged twice. Please refund.", "billing")
+    evaluation_example(
+        "mini", "Charged twice", "My card was charged twice. Please refund.", "billing"
+    )
     baseline = tmp_path / "baseline.json"
     call_command(
         "run_evals", "--suite", "mini", "--backend", "offline", "--record-baseline", str(baseline)
     )
-    _example("mini", "Another", "Our Shopify orders stopped syncing.", "integrations")
+    evaluation_example("mini", "Another", "Our Shopify orders stopped syncing.", "integrations")
 
     with pytest.raises(CommandError, match="the baseline is for suite mini suite@"):
         call_command(
