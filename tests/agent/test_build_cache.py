@@ -36,8 +36,8 @@ def test_a_second_process_loads_what_the_first_built(folder: Path) -> None:
 
     assert build.calls == 1
     assert first == second == {"weights": [1, 2, 3]}
-    assert [path.name for path in folder.glob("*.joblib")] == [
-        f"models-{build_cache.build_key()}.joblib"
+    assert [path.name for path in folder.glob("*.pickle")] == [
+        f"models-{build_cache.build_key()}.pickle"
     ]
 
 
@@ -67,13 +67,14 @@ def test_changed_code_or_corpus_builds_afresh_and_drops_the_old_file(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_cache.cached_build("models", Builds("old"))
+    (folder / "models-before-the-pickle-format.joblib").write_bytes(b"joblib's")
     monkeypatch.setattr(build_cache, "build_key", lambda: "another-release")
     build = Builds("new")
 
     assert build_cache.cached_build("models", build) == "new"
     assert build.calls == 1
-    assert [path.name for path in folder.glob("*.joblib")] == ["models-another-release.joblib"]
-    assert [path.name for path in folder.glob(".*.lock")] == [".models-another-release.joblib.lock"]
+    assert [path.name for path in folder.glob("models-*")] == ["models-another-release.pickle"]
+    assert [path.name for path in folder.glob(".*.lock")] == [".models-another-release.pickle.lock"]
 
 
 def test_the_key_reads_the_code_and_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +88,7 @@ def test_an_unreadable_file_is_rebuilt_and_replaced(
     folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder.mkdir()
-    path = folder / f"models-{build_cache.build_key()}.joblib"
+    path = folder / f"models-{build_cache.build_key()}.pickle"
     path.write_bytes(b"not a pickle")
     build = Builds("rebuilt")
 

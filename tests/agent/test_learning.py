@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from agent.models import AgentRun, TrainedModel
 from agent.review import ProposalEdits, proposal_approve
-from agent.workflows.support_triage import learning, model_store, offline
+from agent.workflows.support_triage import learning, model_store, offline, pickled
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from agent.workflows.support_triage.structure import NAMES, structure
 from tests.factories import CategoryFactory, ResolvedTicketFactory
@@ -374,8 +374,8 @@ def test_a_stored_outcome_model_from_another_release_is_not_used(caplog) -> None
 
     _history(90)
     stored = model_store.offline_model_train()
-    assert bytes(stored.artefact).startswith(model_store.ARTEFACT_FORMAT)
-    learned = model_store._artefact_load(bytes(stored.artefact))
+    assert bytes(stored.artefact).startswith(pickled.FORMAT)
+    learned = pickled.loads(bytes(stored.artefact))
     other = SGDClassifier(loss="log_loss").fit([[0.0, 1.0], [1.0, 0.0]], ["proposal", "refusal"])
     buffer = io.BytesIO()
     joblib.dump({**learned, "outcome": other}, buffer)  # as models were stored before

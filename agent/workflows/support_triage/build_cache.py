@@ -8,8 +8,8 @@ test session. They are now built once per corpus and code, kept under
 
 The file name carries a digest of everything the build reads, so a changed corpus, a changed
 line of this package or another scikit-learn version builds afresh, never loads a stale
-model; older files of the same name are removed. The files are pickles (joblib): the folder
-must be as trusted as the code, which is why it lives beside it (``var/``) by default.
+model; older files of the same name are removed. The files are pickles (``pickled``): the
+folder must be as trusted as the code, which is why it lives beside it (``var/``) by default.
 A folder that cannot be written costs only the rebuild, logged; an empty setting turns the
 cache off.
 """
@@ -23,11 +23,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar, cast
 
-import joblib
 from django.conf import settings
 
 from agent.engine.workflow import content_digest
-from agent.workflows.support_triage import learning
+from agent.workflows.support_triage import learning, pickled
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def cached_build(name: str, build: Callable[[], T]) -> T:
     folder = settings.TRIAGE_MODEL_CACHE_DIR
     if not folder:
         return build()
-    path = Path(folder) / f"{name}-{build_key()}.joblib"
+    path = Path(folder) / f"{name}-{build_key()}.pickle"
     loaded = _load(path)
     if loaded is not _MISSING:
         return cast(T, loaded)
@@ -68,7 +67,7 @@ _MISSING = object()
 
 def _load(path: Path) -> object:
     try:
-        return joblib.load(path)
+        return pickled.loads(path.read_bytes())
     except (FileNotFoundError, NotADirectoryError):  # not built yet
         return _MISSING
     except Exception:  # a truncated or foreign file: rebuilt and replaced, never trusted
@@ -100,10 +99,11 @@ def _store(path: Path, name: str, value: object) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(value, temporary)
+        temporary.write_bytes(pickled.dumps(value))
         os.replace(temporary, path)
         lock = path.with_name(f".{path.name}.lock")
-        for stale in [*path.parent.glob(f"{name}-*.joblib"), *path.parent.glob(f".{name}-*.lock")]:
+        older = [*path.parent.glob(f"{name}-*.pickle"), *path.parent.glob(f"{name}-*.joblib")]
+        for stale in [*older, *path.parent.glob(f".{name}-*.lock")]:
             if stale not in (path, lock):
                 stale.unlink(missing_ok=True)
     except OSError:

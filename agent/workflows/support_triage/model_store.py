@@ -8,13 +8,10 @@ retraining never disturbs a run in progress (a run keeps the model it started wi
 """
 
 import hashlib
-import io
 import logging
-import pickle
 import random
 import threading
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,13 +19,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import joblib
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from agent.models import TrainedModel, TriageProposal
-from agent.workflows.support_triage import build_cache, learning, offline
+from agent.workflows.support_triage import build_cache, learning, offline, pickled
 from agent.workflows.support_triage.injection import visible_request
 from agent.workflows.support_triage.learning import Row, TrainedJudgement
 from tickets.selectors import ticket_history
@@ -45,7 +41,6 @@ OUT_OF_FOLD_BELOW = 1_000
 FOLDS = 5
 
 TRAINING_LOCK_KEY = 0x7472_6169_6E  # any constant; "train" in hex
-ARTEFACT_FORMAT = b"triage-model pickle5+zlib\n"  # the first line of a stored model file
 
 _loaded: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -74,7 +69,7 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
     """A stored model holds what the deployment's data taught (the label models, and the
     outcome model retrained on its reviews and history); the other judgement models are the
     code's own, rebuilt in process from the shipped corpus."""
-    learned = _artefact_load(bytes(stored.artefact))
+    learned = pickled.loads(bytes(stored.artefact))
     base = _corpus_models().models
     outcome = base.outcome
     weights = learned["outcome"]
@@ -202,28 +197,11 @@ def _trained(
     base = _corpus_models().models.outcome
     outcome = model.outcome.model if model.outcome is not base else None
     urgency = model.urgency if model.urgency_from == "history" else None  # else rebuilt
-    artefact = _artefact_dump({"outcome": outcome, "category": model.category, "urgency": urgency})
+    artefact = pickled.dumps({"outcome": outcome, "category": model.category, "urgency": urgency})
     result = (model, artefact, time.perf_counter() - started)
     with _lock_last:
         _last_trained.update(key=key, result=result)
     return result
-
-
-def _artefact_dump(learned: dict[str, Any]) -> bytes:
-    """A stored model's file: a pickle, compressed, after a line naming the format. Python's
-    own unpickler loads it in a fraction of the time joblib's takes (the demo's 11 MB model,
-    trained at commit 32d8e5a, on this 2-core machine: 0.3 s rather than 2.2 s; written in
-    1.2 s rather than 5.3 s), which every process pays once per model and every training once."""
-    return ARTEFACT_FORMAT + zlib.compress(pickle.dumps(learned, protocol=5), 3)
-
-
-def _artefact_load(artefact: bytes) -> dict[str, Any]:
-    """A stored model's file, in this format or (models stored before it) joblib's."""
-    if artefact.startswith(ARTEFACT_FORMAT):
-        learned: dict[str, Any] = pickle.loads(zlib.decompress(artefact[len(ARTEFACT_FORMAT) :]))  # noqa: S301 - written by this app into its own database
-        return learned
-    loaded: dict[str, Any] = joblib.load(io.BytesIO(artefact))
-    return loaded
 
 
 def offline_model_retrain_if_due(*, min_new_rows: int = 1) -> TrainedModel | None:
