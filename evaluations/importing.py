@@ -1,6 +1,7 @@
 """Importing labelled data (JSONL) as evaluation examples, or as resolved history tickets."""
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ class FieldMap:
     urgency: str | None = None
     id: str = "id"
     split: str = "split"
+    language: str | None = None  # e.g. "en", "es": evaluations report pass rates per language
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Row:
     body: str
     category: str
     urgency: str
+    language: str = ""
 
 
 class RowError(ValueError):
@@ -155,6 +158,7 @@ def _row(record: dict[str, Any], fields: FieldMap, urgency_map: dict[str, str] |
         body=text,
         category=_slug(label) if label else "",
         urgency=_urgency(record, fields, urgency_map),
+        language=_language(record, fields),
     )
 
 
@@ -166,6 +170,19 @@ def _urgency(record: dict[str, Any], fields: FieldMap, urgency_map: dict[str, st
     if mapped not in Urgency.values:
         raise RowError(f"urgency {value!r} is not one of {Urgency.values} (use --urgency-map)")
     return mapped
+
+
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,4})?")
+
+
+def _language(record: dict[str, Any], fields: FieldMap) -> str:
+    """A language tag ("en", "pt-br"), lower case; a row without one has none."""
+    if not fields.language:
+        return ""
+    value = str(record.get(fields.language) or "").strip().lower()
+    if value and not _LANGUAGE_TAG.fullmatch(value):
+        raise RowError(f"language {value[:20]!r} is not a language tag such as 'en' or 'pt-br'")
+    return value
 
 
 def _subject_from(text: str) -> str:
@@ -214,6 +231,7 @@ def _store_examples(
                 acceptable_outcomes=["proposal"],
                 expected_category=row.category,
                 expected_urgency=row.urgency,
+                language=row.language,
             )
             for row in _unique(new)
         ],

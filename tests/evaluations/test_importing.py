@@ -71,6 +71,40 @@ def test_imports_examples_with_mapping_and_split(tmp_path: Path, capsys) -> None
     assert "rejected line 6: not JSON" in err
 
 
+def test_a_language_column_is_kept_and_a_bad_tag_is_rejected(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """With --language-field each example keeps its language (the run then reports pass rates
+    per language); a value that is not a language tag rejects its row, with the reason."""
+    path = _write(
+        tmp_path,
+        [
+            {"id": "l1", "text": "Me cobraron dos veces", "intent": "refund", "lang": "ES"},
+            {"id": "l2", "text": "Zweimal abgebucht", "intent": "refund", "lang": "de"},
+            {"id": "l3", "text": "Charged twice", "intent": "refund"},
+            {"id": "l4", "text": "Débité deux fois", "intent": "refund", "lang": "French!"},
+        ],
+    )
+
+    call_command(
+        "import_examples",
+        str(path),
+        "--suite",
+        "languages",
+        "--category-field",
+        "intent",
+        "--language-field",
+        "lang",
+    )
+
+    examples = EvaluationExample.objects.filter(suite="languages").order_by("external_id")
+    assert [(e.external_id, e.language) for e in examples] == [
+        ("l1", "es"),
+        ("l2", "de"),
+        ("l3", ""),
+    ]
+    _, err = capsys.readouterr()
+    assert "rejected line 4: language 'french!' is not a language tag" in err
+
+
 def test_import_is_idempotent(tmp_path: Path) -> None:
     path = _write(tmp_path, ROWS[:2])
 

@@ -2,6 +2,7 @@
 from the review flow showing up in the next run."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,29 @@ def test_gate_json_and_isolation(demo, tmp_path: Path, capsys) -> None:  # type:
         ChangeRecord.objects.count(),
         TriageProposal.objects.count(),
     ) == live
+
+
+def test_pass_rates_are_printed_per_language(demo, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Examples with a language (imported with --language-field) are reported per language;
+    one without is counted in the totals only."""
+    evaluation_example(
+        "mini", "Charged twice", "My card was charged twice. Please refund.", "billing",
+        language="en",
+    )  # fmt: skip
+    evaluation_example(
+        "mini", "Doble cargo", "Me habéis cobrado dos veces la factura. Devolvedme uno.",
+        "billing", language="es",
+    )  # fmt: skip
+    evaluation_example("mini", "Invoice", "Our invoice shows the wrong VAT number.", "billing")
+
+    call_command("run_evals", "--suite", "mini", "--backend", "offline")
+
+    run = EvaluationRun.objects.get()
+    assert set(run.metrics["per_language"]) == {"en", "es"}
+    assert run.metrics["per_language"]["es"]["examples"] == 1
+    out = capsys.readouterr().out
+    assert "per language:" in out
+    assert re.search(r"^  es\s+[01]/1 ", out, re.MULTILINE)
 
 
 def test_passing_the_gate_and_the_baseline(demo, capsys) -> None:  # type: ignore[no-untyped-def]

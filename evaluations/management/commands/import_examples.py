@@ -25,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--urgency-field", default=None)
         parser.add_argument("--id-field", default="id")
         parser.add_argument("--split-field", default="split")
+        parser.add_argument(
+            "--language-field",
+            default=None,
+            help="Column holding a language tag (en, es, ...); reports then give each language.",
+        )
         parser.add_argument("--split", default=None, help="Only rows whose split is this.")
         parser.add_argument(
             "--urgency-map",
@@ -65,6 +70,7 @@ class Command(BaseCommand):
                 urgency=options["urgency_field"],
                 id=options["id_field"],
                 split=options["split_field"],
+                language=options["language_field"],
             ),
             split=options["split"],
             as_history=options["as_history"],

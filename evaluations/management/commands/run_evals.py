@@ -147,6 +147,13 @@ class Command(BaseCommand):
                 f"  {case_type:<24} {stats['passed']:>4}/{stats['examples']:<4} "
                 f"{stats['pass_rate']:.3f}"
             )
+        if languages := m.get("per_language"):
+            self.stdout.write("per language:")
+            for language, stats in languages.items():
+                self.stdout.write(
+                    f"  {language:<24} {stats['passed']:>4}/{stats['examples']:<4} "
+                    f"{stats['pass_rate']:.3f}"
+                )
         if bands := m.get("per_confidence"):
             self.stdout.write("category accuracy by confidence:")
             for band in ("high", "medium", "low"):
