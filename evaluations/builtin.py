@@ -13,8 +13,10 @@ from agent.engine.workflow import content_digest
 from evaluations.models import EvaluationExample
 
 SUITES_DIR = Path(__file__).with_name("suites")  # the JSON files of the built-in suites
-# Suites the offline rules may be tuned on: their scores are development figures.
-DEVELOPMENT_SUITES = frozenset({"core"})
+# Suites the offline rules may be tuned on: their scores are development figures. ``outcome-dev``
+# (256 tickets in four languages, written by four writers from a brief, reading no code and no
+# suite) was first measured before anything was tuned on it (README).
+DEVELOPMENT_SUITES = frozenset({"core", "outcome-dev"})
 CORRECTIONS_SUITE = "corrections"
 
 
