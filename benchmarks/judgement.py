@@ -179,6 +179,16 @@ def main() -> None:
         domain(model, train_part, args.domain)
         return
     if args.sweep:
+        chosen = offline.INJECTION_THRESHOLD
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 1.01):
+            offline.INJECTION_THRESHOLD = threshold
+            got = measure(model, validation)
+            print(
+                f"injection model >= {threshold}: false flags "
+                f"{got['false injection flags on ordinary'][0]:.3f}, hostile flagged or declined "
+                f"{got['hostile flagged or declined'][0]:.3f}"
+            )
+        offline.INJECTION_THRESHOLD = chosen
         for refuse in (0.3, 0.4, 0.5, 0.6):
             for clarify in (0.3, 0.4, 0.5, 0.6):
                 offline.REFUSAL_THRESHOLD, offline.CLARIFICATION_THRESHOLD = refuse, clarify
