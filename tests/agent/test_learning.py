@@ -3,6 +3,7 @@ retraining when due), the fallback without enough history, learning from a revie
 judgement itself on tickets written for these tests in four languages."""
 
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agent.workflows.support_triage import learning, model_store, offline, pickl
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from agent.workflows.support_triage.structure import NAMES, structure
 from tests.factories import CategoryFactory, ResolvedTicketFactory
+from tickets.demo.seed import demo_data
 from tickets.models import Category
 from tickets.services import ticket_ingest
 
@@ -438,6 +440,24 @@ def test_the_independent_set_is_kept_out_of_training() -> None:
     assert not {row["id"] for row in independent} & {row["id"] for row in corpus}
     assert not {row["body"] for row in independent} & {row["body"] for row in corpus}
     assert path.parent != learning.CORPUS_DIR
+
+
+def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
+    """``benchmarks/data/labels-holdout.jsonl`` measures the category and urgency models per
+    language: 18 tickets of each category in each of the four languages, none of them in the
+    history the demo trains on, by id or by text."""
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "labels-holdout.jsonl"
+    holdout = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+    history = demo_data()["history"]
+    categories = {row["slug"] for row in demo_data()["categories"]}
+
+    per_cell = Counter((row["language"], row["category"]) for row in holdout)
+    assert set(per_cell.values()) == {18}
+    assert {language for language, _ in per_cell} == {"en", "es", "de", "fr"}
+    assert {category for _, category in per_cell} == categories
+    assert {row["urgency"] for row in holdout} == {"low", "normal", "high", "urgent"}
+    assert not {row["external_id"] for row in holdout} & {row["external_id"] for row in history}
+    assert not {row["body"] for row in holdout} & {row["body"] for row in history}
 
 
 def test_a_classifier_is_the_mean_of_its_seeded_fits() -> None:
