@@ -17,10 +17,12 @@ from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
 from agent.workflows.support_triage.structure import NAMES, structure
 from tests.factories import CategoryFactory, ResolvedTicketFactory
 from tickets.demo.seed import demo_data
-from tickets.models import Category
+from tickets.models import Category, Urgency
 from tickets.services import ticket_ingest
 
 pytestmark = pytest.mark.django_db
+
+BENCHMARK_DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 
 
 @pytest.fixture
@@ -432,7 +434,7 @@ def test_models_read_tickets_redacted_as_production_shows_them() -> None:
 def test_the_independent_set_is_kept_out_of_training() -> None:
     """``benchmarks/judgement.py`` measures the models on tickets they were never trained on:
     none of them may be in the corpus, by id or by text."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "judgement-holdout.jsonl"
+    path = BENCHMARK_DATA / "judgement-holdout.jsonl"
     independent = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     corpus = learning.corpus_rows()
 
@@ -446,16 +448,17 @@ def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
     """``benchmarks/data/labels-holdout.jsonl`` measures the category and urgency models per
     language: 18 tickets of each category in each of the four languages, none of them in the
     history the demo trains on, by id or by text."""
-    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "labels-holdout.jsonl"
+    data = BENCHMARK_DATA / "labels-holdout.jsonl"
     holdout = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
-    history = demo_data()["history"]
-    categories = {row["slug"] for row in demo_data()["categories"]}
+    demo = demo_data()
+    history = demo["history"]
+    categories = {row["slug"] for row in demo["categories"]}
 
     per_cell = Counter((row["language"], row["category"]) for row in holdout)
     assert set(per_cell.values()) == {18}
     assert {language for language, _ in per_cell} == {"en", "es", "de", "fr"}
     assert {category for _, category in per_cell} == categories
-    assert {row["urgency"] for row in holdout} == {"low", "normal", "high", "urgent"}
+    assert {row["urgency"] for row in holdout} == set(Urgency.values)
     assert not {row["external_id"] for row in holdout} & {row["external_id"] for row in history}
     assert not {row["body"] for row in holdout} & {row["body"] for row in history}
 
