@@ -461,6 +461,12 @@ def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
     assert {row["urgency"] for row in holdout} == set(Urgency.values)
     assert not {row["external_id"] for row in holdout} & {row["external_id"] for row in history}
     assert not {row["body"] for row in holdout} & {row["body"] for row in history}
+    # The second batch of history (``seed_demo --history``) is kept out of it too.
+    more = (BENCHMARK_DATA / "history-more.jsonl").read_text().splitlines()
+    more_rows = [json.loads(line) for line in more if line.strip()]
+    assert len(more_rows) == 648
+    assert not {row["body"] for row in holdout} & {row["body"] for row in more_rows}
+    assert not {row["external_id"] for row in more_rows} & {row["external_id"] for row in history}
 
 
 def test_a_classifier_is_the_mean_of_its_seeded_fits() -> None:
