@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -435,7 +436,7 @@ def test_the_independent_set_is_kept_out_of_training() -> None:
     """``benchmarks/judgement.py`` measures the models on tickets they were never trained on:
     none of them may be in the corpus, by id or by text."""
     path = BENCHMARK_DATA / "judgement-holdout.jsonl"
-    independent = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    independent = _benchmark_rows(path.name)
     corpus = learning.corpus_rows()
 
     assert len(independent) >= 470
@@ -448,8 +449,7 @@ def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
     """``benchmarks/data/labels-holdout.jsonl`` measures the category and urgency models per
     language: 18 tickets of each category in each of the four languages, none of them in the
     history the demo trains on, by id or by text."""
-    data = BENCHMARK_DATA / "labels-holdout.jsonl"
-    holdout = [json.loads(line) for line in data.read_text().splitlines() if line.strip()]
+    holdout = _benchmark_rows("labels-holdout.jsonl")
     demo = demo_data()
     history = demo["history"]
     categories = {row["slug"] for row in demo["categories"]}
@@ -461,12 +461,29 @@ def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
     assert {row["urgency"] for row in holdout} == set(Urgency.values)
     assert not {row["external_id"] for row in holdout} & {row["external_id"] for row in history}
     assert not {row["body"] for row in holdout} & {row["body"] for row in history}
-    # The second batch of history (``seed_demo --history``) is kept out of it too.
-    more = (BENCHMARK_DATA / "history-more.jsonl").read_text().splitlines()
-    more_rows = [json.loads(line) for line in more if line.strip()]
-    assert len(more_rows) == 648
-    assert not {row["body"] for row in holdout} & {row["body"] for row in more_rows}
-    assert not {row["external_id"] for row in more_rows} & {row["external_id"] for row in history}
+
+
+def test_the_second_batch_of_history_is_new_and_kept_out_of_the_holdouts() -> None:
+    """``benchmarks/data/history-more.jsonl`` (loaded with ``import_examples --as-history``)
+    adds 648 tickets the demo history does not have, none of them in a holdout."""
+    more = _benchmark_rows("history-more.jsonl")
+    history = demo_data()["history"]
+    holdouts = [
+        *_benchmark_rows("labels-holdout.jsonl"),
+        *_benchmark_rows("category-holdout.jsonl"),
+    ]
+
+    assert len(more) == 648
+    assert set(Counter((row["language"], row["category"]) for row in more).values()) == {18}
+    assert not {row["external_id"] for row in more} & {row["external_id"] for row in history}
+    assert not {row["body"] for row in more} & {row["body"] for row in history}
+    assert not {row["body"] for row in holdouts} & {row["body"] for row in more}
+
+
+def _benchmark_rows(name: str) -> list[dict[str, Any]]:
+    """The rows of a JSONL file in ``benchmarks/data``."""
+    lines = (BENCHMARK_DATA / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def test_a_classifier_is_the_mean_of_its_seeded_fits() -> None:
