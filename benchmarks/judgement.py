@@ -9,6 +9,10 @@ the whole corpus, as in production, on the independent set
 (``benchmarks/data/judgement-holdout.jsonl``): tickets written apart from the corpus, from its
 brief, never trained or tuned on.
 
+The detail corpus (``corpus/detail``: requests that lack the one detail they depend on, each
+beside its complete twin, and complete tickets that name no item) is split the same way, by
+pair, and the detail model's warning is measured on its validation and held-out parts.
+
     .venv/bin/python benchmarks/judgement.py             # held-out and independent figures
     .venv/bin/python benchmarks/judgement.py --sweep     # thresholds on the validation part
     .venv/bin/python benchmarks/judgement.py --domain ../shared/data
@@ -41,6 +45,7 @@ import django
 django.setup()
 
 from agent.workflows.support_triage import learning, model_store, offline  # noqa: E402
+from agent.workflows.support_triage.injection import visible_request  # noqa: E402
 from agent.workflows.support_triage.learning import Row, TrainedJudgement  # noqa: E402
 
 ORDINARY = {"normal", "needs_human", "frustrated", "short_clear", "lookalike"}
@@ -60,13 +65,27 @@ def split(corpus: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
     )
 
 
-def train(corpus: list[dict[str, Any]]) -> TrainedJudgement:
-    models = learning.judgement_train(learning.judgement_rows(corpus))
+def split_detail(detail: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
+    """The detail corpus's train, validation and test parts, each pair on one side."""
+    group = {
+        id(item): row.group for item, row in zip(detail, learning.detail_rows(detail), strict=True)
+    }
+    rows = [Row("", "", group[id(item)]) for item in detail]
+    rest, test = learning.split_by_group(rows, held_out=0.2)
+    train, validation = learning.split_by_group(rest, held_out=0.25)
+    sides = ({r.group for r in train}, {r.group for r in validation}, {r.group for r in test})
+    return tuple([item for item in detail if group[id(item)] in side] for side in sides)
+
+
+def train(corpus: list[dict[str, Any]], detail: list[dict[str, Any]]) -> TrainedJudgement:
+    rows = learning.judgement_rows(corpus, detail=learning.detail_rows(detail))
+    models = learning.judgement_train(rows)
     return TrainedJudgement(
         outcome=models.outcome,
         kind=models.kind,
         human=models.human,
         injection=models.injection,
+        detail=models.detail,
         category=None,
         urgency=None,
         rows={"corpus": len(corpus)},
@@ -84,8 +103,18 @@ def measure(model: TrainedJudgement, items: list[dict[str, Any]]) -> dict[str, A
             judged.outcome == "proposal"
             and model.human.probabilities(judged.visible).get("human", 0) >= offline.HUMAN_THRESHOLD
         )
+        warned = (
+            judged.outcome == "proposal"
+            and offline._lacking_detail(judged.visible, model) is not None
+        )
         by_kind[item["kind"]].append(
-            {**item, "got": judged.outcome, "flagged": judged.injection, "got_human": human}
+            {
+                **item,
+                "got": judged.outcome,
+                "flagged": judged.injection,
+                "got_human": human,
+                "warned": warned,
+            }
         )
     per_ticket_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
 
@@ -110,6 +139,12 @@ def measure(model: TrainedJudgement, items: list[dict[str, Any]]) -> dict[str, A
         ),
         "requires_human_action right on proposals": share(
             ORDINARY, lambda r: r["got_human"] == r["requires_human_action"]
+        ),
+        "detail warning on ordinary proposals": share(
+            ORDINARY, lambda r: r["got"] == "proposal" and r["warned"]
+        ),
+        "missing-data tickets asked about, or warned of": share(
+            {"missing"}, lambda r: r["got"] != "proposal" or r["warned"]
         ),
         "_by_kind": {
             kind: (sum(r["got"] == r["outcome"] for r in rows) / len(rows), len(rows))
@@ -172,8 +207,14 @@ def main() -> None:
         f"corpus {len(corpus)} tickets (digest {learning.corpus_digest()}): train "
         f"{len(train_part)}, validation {len(validation)}, held out {len(test)}"
     )
+    detail = learning.detail_corpus()
+    detail_train, detail_validation, detail_test = split_detail(detail)
+    print(
+        f"detail corpus {len(detail)} tickets: train {len(detail_train)}, validation "
+        f"{len(detail_validation)}, held out {len(detail_test)}"
+    )
     started = time.perf_counter()
-    model = train(train_part)
+    model = train(train_part, detail_train)
     print(f"trained in {time.perf_counter() - started:.1f} s")
     if args.domain:
         domain(model, train_part, args.domain)
@@ -189,6 +230,16 @@ def main() -> None:
                 f"{got['hostile flagged or declined'][0]:.3f}"
             )
         offline.INJECTION_THRESHOLD = chosen
+        chosen = offline.DETAIL_THRESHOLD
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
+            offline.DETAIL_THRESHOLD = threshold
+            got = measure(model, validation)
+            print(
+                f"detail model >= {threshold}: ordinary tickets warned "
+                f"{got['detail warning on ordinary proposals'][0]:.3f}; "
+                + measure_detail(model, detail_validation)
+            )
+        offline.DETAIL_THRESHOLD = chosen
         for refuse in (0.3, 0.4, 0.5, 0.6):
             for clarify in (0.3, 0.4, 0.5, 0.6):
                 offline.REFUSAL_THRESHOLD, offline.CLARIFICATION_THRESHOLD = refuse, clarify
@@ -200,17 +251,36 @@ def main() -> None:
                     )
                 )
         return
-    for part, items in (("validation", validation), ("held out", test)):
+    for part, items, details in (
+        ("validation", validation, detail_validation),
+        ("held out", test, detail_test),
+    ):
         got = measure(model, items)
         print(f"\n{part} ({len(items)} tickets, {got['_ms']:.1f} ms per ticket):")
         print_measure(got, len(items))
+        print(f"  detail corpus ({len(details)}): {measure_detail(model, details)}")
     print_by_language(model, test, "held out")
     if args.independent.exists():
         independent = [json.loads(line) for line in args.independent.read_text().splitlines()]
         print(f"\nindependent set ({args.independent.name}), models trained on the whole corpus:")
-        whole = train(corpus)
+        whole = train(corpus, detail)
         print_measure(measure(whole, independent), len(independent))
         print_by_language(whole, independent, "independent set")
+
+
+def measure_detail(model: TrainedJudgement, items: list[dict[str, Any]]) -> str:
+    """On the detail corpus: how many requests that lack their detail the reviewer is warned
+    about (``offline._lacking_detail``), and how many complete ones (twins and standalone)."""
+    warned: dict[str, list[bool]] = defaultdict(list)
+    for item in items:
+        text = visible_request(learning.ticket_text(item["subject"], item["body"]))
+        warned[item["kind"]].append(offline._lacking_detail(text, model) is not None)
+    missing, complete = warned["missing"], warned["complete"]
+    return (
+        f"lacking a detail, warned {sum(missing) / max(1, len(missing)):.3f} "
+        f"(n={len(missing)}); complete, warned {sum(complete) / max(1, len(complete)):.3f} "
+        f"(n={len(complete)})"
+    )
 
 
 def print_measure(got: dict[str, Any], count: int) -> None:

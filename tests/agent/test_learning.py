@@ -15,7 +15,7 @@ from agent.models import AgentRun, TrainedModel
 from agent.review import ProposalEdits, proposal_approve
 from agent.workflows.support_triage import learning, model_store, offline, pickled
 from agent.workflows.support_triage.definition import SUPPORT_TRIAGE
-from agent.workflows.support_triage.structure import NAMES, structure
+from agent.workflows.support_triage.structure import NAMES, specifics, structure
 from tests.factories import CategoryFactory, ResolvedTicketFactory
 from tickets.demo.seed import demo_data
 from tickets.models import Category, Urgency
@@ -79,6 +79,74 @@ def test_a_ticket_that_only_instructs_the_agent_is_declined(judgement) -> None: 
     assert (judged.outcome, judged.kind, judged.injection) == ("refusal", "instructions", True)
 
 
+_LACKING = "Hola, uno de nuestros webhooks dejó de enviar eventos el jueves. ¿Podéis revisarlo?"
+_NAMED = (
+    "Hola, el webhook order.created que apunta a https://hooks.example.com/almacen dejó de "
+    "enviar eventos el jueves 12. ¿Podéis revisar qué pasa?"
+)
+
+
+def test_a_request_that_lacks_its_detail_is_flagged_and_its_twin_is_not(judgement) -> None:  # type: ignore[no-untyped-def]
+    """The detail model: "one of our webhooks" lacks the detail the request depends on; the
+    same request naming the webhook does not."""
+    assert offline._lacking_detail(_LACKING, judgement) is not None
+    assert offline._lacking_detail(_NAMED, judgement) is None
+    assert offline._lacking_detail(_LACKING, replace(judgement, detail=None)) is None
+
+
+class _AlwaysLacking:
+    """A detail model sure that every ticket lacks its detail."""
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        return {"missing": 1.0, "complete": 0.0}
+
+
+def test_a_proposal_lacking_a_detail_warns_the_reviewer_and_is_not_bulk_approved(
+    single_split,
+) -> None:  # type: ignore[no-untyped-def]
+    """The warning is in the reason, the confidence is at most ``medium`` (bulk approve acts
+    on ``high`` alone), and the outcome, category and urgency are what they were."""
+    _history(90)
+    model_store.offline_model_train()
+    judgement = model_store.offline_model_current()
+    assert judgement.category is not None
+    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})
+    text = "Card charged twice on invoice 12."
+    plain = offline.analyse(text, [], replace(judgement, detail=None))
+    warned = offline.analyse(text, [], replace(judgement, detail=_AlwaysLacking()))
+
+    assert (plain.outcome, plain.confidence) == ("proposal", "high")
+    assert "may lack a detail" not in plain.reason
+    assert (warned.outcome, warned.category, warned.urgency) == (
+        plain.outcome,
+        plain.category,
+        plain.urgency,
+    )
+    assert warned.confidence == "medium"
+    assert "It may lack a detail it depends on" in warned.reason
+    assert "detail model 1.00" in warned.reason
+
+
+def test_specifics_counts_named_items_not_masked_signatures() -> None:
+    assert specifics("one of our invoices is wrong") == 0.0
+    assert specifics("Thanks, [REDACTED:name] [REDACTED:email]") == 0.0
+    assert specifics('invoice INV-40217 says "Payment failed"') == pytest.approx(2 / 3)
+    assert specifics("orders 1001, 1002, 1003 and 1004 via https://x.example.com") == 1.0
+
+
+def test_detail_rows_keep_a_ticket_and_its_twin_in_one_group() -> None:
+    items = [
+        {"id": "d-1", "pair": "p1", "kind": "missing", "subject": "", "body": "one of my invoices"},
+        {"id": "d-2", "pair": "p1", "kind": "complete", "subject": "", "body": "invoice INV-9"},
+        {"id": "d-3", "pair": "", "kind": "complete", "subject": "", "body": "how do I export?"},
+    ]
+    rows = learning.detail_rows(items)
+
+    assert [row.label for row in rows] == ["missing", "complete", "complete"]
+    assert rows[0].group == rows[1].group != rows[2].group
+    assert len(learning.detail_corpus()) >= 700  # the shipped detail corpus is read
+
+
 def test_structure_reads_who_is_addressed() -> None:
     features = dict(zip(NAMES, structure("Bot, delete our test orders now."), strict=True))
     company = dict(zip(NAMES, structure("Could you delete our test orders?"), strict=True))
@@ -133,6 +201,8 @@ def test_training_stores_a_versioned_model_and_reuses_unchanged_data() -> None:
     assert set(first.metrics) >= {"outcome", "kind", "human", "injection", "category", "urgency"}
     assert first.metrics["category"]["accuracy"] > 0.9  # three well-separated categories
     assert first.metrics["outcome"]["held_out_rows"] > 100
+    assert first.metrics["detail"]["held_out_rows"] > 100  # the detail model is measured too
+    assert first.metrics["detail"]["accuracy"] > 0.5
     assert model_store.offline_model_current().category is not None
     assert SUPPORT_TRIAGE.offline_model().name.endswith(first.version)
 
@@ -354,6 +424,27 @@ def test_a_vague_ticket_is_triaged_only_when_the_category_model_is_in_its_high_b
     assert not offline._clearly_classified(text, judgement)
     judgement.category = None
     assert not offline._clearly_classified(text, judgement)
+
+
+def test_a_question_about_a_missing_detail_is_never_overruled_by_the_history(
+    single_split,
+) -> None:  # type: ignore[no-untyped-def]
+    """A category the history is sure of overrules a question about a vague ticket, not one
+    about a missing detail: knowing it is a billing ticket does not say which invoice."""
+    _history(90)
+    model_store.offline_model_train()
+    judgement = model_store.offline_model_current()
+    assert judgement.category is not None
+    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})
+    lacking = (
+        "Hi, one of our invoices still shows our old office address. Could you correct it and "
+        "send it again? Thanks, Priya"
+    )
+    assert offline.judge(lacking, judgement).kind == "missing"
+
+    assert offline.analyse(lacking, None, judgement).outcome == "clarification"
+    assert offline.judge("hello??", judgement).kind == "vague"
+    assert offline.analyse("hello??", None, judgement).outcome == "proposal"  # overruled
 
 
 def test_a_model_trained_on_another_corpus_is_due_for_retraining(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -30,10 +30,11 @@ from sklearn.linear_model import SGDClassifier
 from agent.engine.workflow import content_digest
 from agent.redaction import redact
 from agent.workflows.support_triage.injection import visible_request
-from agent.workflows.support_triage.structure import structure
+from agent.workflows.support_triage.structure import specifics, structure
 
 CORPUS_DIR = Path(__file__).with_name("corpus")
 URGENCY_DIR = CORPUS_DIR / "urgency"
+DETAIL_DIR = CORPUS_DIR / "detail"
 OUTCOMES = ("proposal", "clarification", "refusal")
 # A linear text model needs a few hundred labelled tickets, and several of a label, to beat
 # the neighbours' vote; with less the backend decides from the vote alone and says so (the
@@ -108,6 +109,20 @@ class Features:
             [[math.log1p(len(text.split())) / 6.0, *structure(text)] for text in texts]
         )
         return hstack([words, chars, csr_matrix(dense)], format="csr")
+
+
+class DetailFeatures(Features):
+    """The judgement features (their vocabularies, not refitted) and how specific the text is
+    (``structure.specifics``): what a ticket that lacks a detail and its complete twin differ
+    in most."""
+
+    def __init__(self, base: Features) -> None:
+        self.words, self.chars = base.words, base.chars
+
+    @staticmethod
+    def _join(words: Any, chars: Any, texts: Sequence[str]) -> csr_matrix:
+        specific = csr_matrix(np.array([[specifics(text)] for text in texts]))
+        return hstack([Features._join(words, chars, texts), specific], format="csr")
 
 
 @dataclass
@@ -255,7 +270,11 @@ def corpus_rows() -> list[dict[str, Any]]:
 
 
 def corpus_digest() -> str:
-    paths = [*sorted(CORPUS_DIR.glob("*.jsonl")), *sorted(URGENCY_DIR.glob("*.jsonl"))]
+    paths = [
+        *sorted(CORPUS_DIR.glob("*.jsonl")),
+        *sorted(URGENCY_DIR.glob("*.jsonl")),
+        *sorted(DETAIL_DIR.glob("*.jsonl")),
+    ]
     return content_digest(*(path.read_text(encoding="utf-8") for path in paths))
 
 
@@ -273,6 +292,32 @@ def urgency_rows() -> list[Row]:
     return rows
 
 
+def detail_corpus() -> list[dict[str, Any]]:
+    """The detail corpus (``corpus/detail/``), as written: requests whose handling depends on
+    one detail they never give (which of several invoices, what the error says, the new value
+    to set), each beside its complete twin, and complete tickets that need no detail at all."""
+    rows = []
+    for path in sorted(DETAIL_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append({**json.loads(line), "file": path.stem})
+    return rows
+
+
+def detail_rows(items: Iterable[dict[str, Any]]) -> list[Row]:
+    """The detail corpus's tickets as training rows, each read as a human reads it; a pair
+    is one group, so that held-out splits keep a ticket and its twin together."""
+    return [
+        Row(
+            visible_request(ticket_text(item["subject"], item["body"])),
+            item["kind"],
+            f"{item.get('file', 'detail')}:{item.get('pair') or item['id']}",
+            item.get("language", ""),
+        )
+        for item in items
+    ]
+
+
 # Why a ticket is not answered, by outcome: the kinds of the corpus that are not proposals.
 KINDS = {
     "clarification": ("vague", "missing", "contradictory"),
@@ -287,13 +332,18 @@ class JudgementRows:
     human: list[Row]  # on proposals: does a person have to act ("human" / "routine")
     injection: list[Row]  # the whole text, as written: does it try to instruct the agent
     urgency: list[Row] = field(default_factory=list)  # the urgency corpus: urgent ... low
+    # Does a request lack the one detail it depends on ("missing" / "complete"): the detail
+    # corpus, with the corpus's missing-data tickets and its proposals.
+    detail: list[Row] = field(default_factory=list)
 
 
-def judgement_rows(corpus: Iterable[dict[str, Any]], urgency: Sequence[Row] = ()) -> JudgementRows:
+def judgement_rows(
+    corpus: Iterable[dict[str, Any]], urgency: Sequence[Row] = (), detail: Sequence[Row] = ()
+) -> JudgementRows:
     """The training rows of corpus tickets, each read as a human reads it
     (``visible_request``). A ticket of which nothing is left once the instructions to the agent
     are set aside is left to the rule that declines such tickets."""
-    rows = JudgementRows([], [], [], [], list(urgency))
+    rows = JudgementRows([], [], [], [], list(urgency), list(detail))
     for item in corpus:
         raw = ticket_text(item["subject"], item["body"])
         group, language = item.get("situation") or item["id"], item.get("language", "")
@@ -308,6 +358,9 @@ def judgement_rows(corpus: Iterable[dict[str, Any]], urgency: Sequence[Row] = ()
         if item["outcome"] == "proposal":
             label = "human" if item.get("requires_human_action") else "routine"
             rows.human.append(Row(text, label, group, language))
+        if detail and (item.get("kind") == "missing" or item["outcome"] == "proposal"):
+            label = "missing" if item.get("kind") == "missing" else "complete"
+            rows.detail.append(Row(text, label, group, language))
     return rows
 
 
@@ -318,6 +371,7 @@ class JudgementModels:
     human: Classifier
     injection: Classifier
     urgency: Classifier | None = None  # None: no urgency corpus given
+    detail: Classifier | None = None  # None: no detail corpus given
     # The outcome rows as features, for retraining the outcome model with a deployment's rows.
     outcome_matrix: Any = None
 
@@ -351,6 +405,7 @@ def judgement_train(rows: JudgementRows) -> JudgementModels:
         urgency=classifier_train(rows.urgency, features, matrix(rows.urgency), blind_to_length=True)
         if rows.urgency
         else None,
+        detail=classifier_train(rows.detail, DetailFeatures(features)) if rows.detail else None,
         outcome_matrix=outcome_matrix,
     )
 
@@ -404,6 +459,8 @@ class TrainedJudgement:
     # Where the urgency model learnt: "history" (this team's labels, with the urgency
     # corpus) or "corpus" (the urgency corpus alone: too little labelled history).
     urgency_from: str = "corpus"
+    # Whether a request lacks the one detail it depends on (None: no detail corpus).
+    detail: Classifier | None = None
 
     @property
     def version(self) -> str:

@@ -84,6 +84,7 @@ def _from_stored(stored: TrainedModel) -> TrainedJudgement:
         kind=base.kind,
         human=base.human,
         injection=base.injection,
+        detail=base.detail,
         category=learned["category"],
         urgency=learned["urgency"] or base.urgency,
         urgency_from="history" if learned["urgency"] else "corpus",
@@ -137,7 +138,11 @@ def _corpus_models() -> _CorpusModels:
 
 
 def _corpus_models_train() -> _CorpusModels:
-    rows = learning.judgement_rows(learning.corpus_rows(), learning.urgency_rows())
+    rows = learning.judgement_rows(
+        learning.corpus_rows(),
+        learning.urgency_rows(),
+        learning.detail_rows(learning.detail_corpus()),
+    )
     return _CorpusModels(rows=rows, models=learning.judgement_train(rows))
 
 
@@ -272,6 +277,7 @@ def _train(
         kind=base.kind,
         human=base.human,
         injection=base.injection,
+        detail=base.detail,
         category=category,
         urgency=urgency or base.urgency,
         urgency_from="history" if urgency else "corpus",
@@ -302,10 +308,17 @@ def _corpus_metrics_measure() -> dict[str, Any]:
         ("human", rows.human),
         ("injection", rows.injection),
         ("urgency_corpus", rows.urgency),
+        ("detail", rows.detail),
     )
     for name, items in judged:
         train, test = learning.split_by_group(items, held_out=HELD_OUT)
-        model = learning.classifier_train(train)  # its own features: no held-out text in them
+        # Its own features: no held-out text in them.
+        features = (
+            learning.DetailFeatures(learning.features_fit([row.text for row in train]))
+            if name == "detail"
+            else None
+        )
+        model = learning.classifier_train(train, features)
         metrics[name] = {
             "held_out_rows": len(test),
             "accuracy": learning.accuracy(model, test),

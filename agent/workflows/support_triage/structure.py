@@ -113,6 +113,15 @@ _WHEN_IT_RENEWS: Final = re.compile(
     _I,
 )
 
+# Naming a specific item: a number or reference (an invoice, an order, a version, an amount), a
+# link, a quoted name or message, a constant-style error code. Masked names and addresses do
+# not count: every signature has one.
+_SPECIFIC: Final = re.compile(
+    r"https?://\S+|\b\w*\d\w*\d\w*\b|\b[A-Za-z]+[-_#]?\d+\w*\b|#\d+|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
+    r"|\"[^\"\n]{3,}\"|“[^”\n]{3,}”|«[^»\n]{3,}»|„[^“\n]{3,}“|'[^'\n]{4,}'|\u2018[^\u2019\n]{3,}\u2019"
+)
+_MASKED: Final = re.compile(r"\[REDACTED:\w+\]")
+
 NAMES: Final = (
     "addressed to the assistant",
     "asks it to act",
@@ -145,3 +154,11 @@ def structure(text: str) -> list[float]:
         float(bool(_THREAT.search(folded))),
         float(bool(_INSULT.search(folded))),
     ]
+
+
+def specifics(text: str) -> float:
+    """How many specific items the text names (references, numbers, links, quoted names or
+    messages), up to three, in [0, 1]. Only the detail model reads it: a request that names
+    none and asks about "one of" its invoices lacks the detail it depends on. As a feature of
+    the outcome model it moved contradictions and requests to act across the line as well."""
+    return min(len(_SPECIFIC.findall(_MASKED.sub(" ", text))), 3) / 3
