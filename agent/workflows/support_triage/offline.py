@@ -313,10 +313,10 @@ def _propose(
     )
     if neighbours is None:
         reason += " Similar tickets were unavailable."
-    if lacking is not None:
-        reason += (
-            f" It may lack a detail it depends on (which item is meant, what an error says; "
-            f"detail model {lacking:.2f}): check before acting, or ask the customer."
+    if lacking is not None:  # first, where a reviewer reads before deciding
+        reason = (
+            f"It may lack a detail it depends on (which item is meant, what an error says; "
+            f"detail model {lacking:.2f}): check before acting, or ask the customer. {reason}"
         )
     if judgement.category is None:
         reason += (
