@@ -94,6 +94,17 @@ def test_a_request_that_lacks_its_detail_is_flagged_and_its_twin_is_not(judgemen
     assert offline._lacking_detail(_LACKING, replace(judgement, detail=None)) is None
 
 
+def _sure_of_every_category() -> learning.TrainedJudgement:
+    """The model trained on ``_history(90)``, its calibration putting every category in the
+    ``high`` band."""
+    _history(90)
+    model_store.offline_model_train()
+    judgement = model_store.offline_model_current()
+    assert judgement.category is not None
+    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})
+    return judgement
+
+
 class _AlwaysLacking:
     """A detail model sure that every ticket lacks its detail."""
 
@@ -106,11 +117,7 @@ def test_a_proposal_lacking_a_detail_warns_the_reviewer_and_is_not_bulk_approved
 ) -> None:  # type: ignore[no-untyped-def]
     """The warning is in the reason, the confidence is at most ``medium`` (bulk approve acts
     on ``high`` alone), and the outcome, category and urgency are what they were."""
-    _history(90)
-    model_store.offline_model_train()
-    judgement = model_store.offline_model_current()
-    assert judgement.category is not None
-    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})
+    judgement = _sure_of_every_category()
     text = "Card charged twice on invoice 12."
     plain = offline.analyse(text, [], replace(judgement, detail=None))
     warned = offline.analyse(text, [], replace(judgement, detail=_AlwaysLacking()))
@@ -431,11 +438,7 @@ def test_a_question_about_a_missing_detail_is_never_overruled_by_the_history(
 ) -> None:  # type: ignore[no-untyped-def]
     """A category the history is sure of overrules a question about a vague ticket, not one
     about a missing detail: knowing it is a billing ticket does not say which invoice."""
-    _history(90)
-    model_store.offline_model_train()
-    judgement = model_store.offline_model_current()
-    assert judgement.category is not None
-    judgement.calibration = learning.Calibration(judgement.category.temperature, {"high": 0.0})
+    judgement = _sure_of_every_category()
     lacking = (
         "Hi, one of our invoices still shows our old office address. Could you correct it and "
         "send it again? Thanks, Priya"
