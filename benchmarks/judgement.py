@@ -7,7 +7,8 @@ injection signals, the visible request, the outcome model and its thresholds) is
 the held-out part, per kind of ticket and per language. It then measures the models trained on
 the whole corpus, as in production, on the independent set
 (``benchmarks/data/judgement-holdout.jsonl``): tickets written apart from the corpus, from its
-brief, never trained or tuned on.
+brief, never trained or tuned on, and the detail model on the detail holdout
+(``benchmarks/data/detail-holdout.jsonl``), written the same way from the detail corpus's brief.
 
 The detail corpus (``corpus/detail``: requests that lack the one detail they depend on, each
 beside its complete twin, and complete tickets that name no item) is split the same way, by
@@ -157,6 +158,8 @@ def measure(model: TrainedJudgement, items: list[dict[str, Any]]) -> dict[str, A
 
 # Written by a writer of its own, from the corpus's brief, and never trained on or tuned on.
 INDEPENDENT = Path(__file__).with_name("data") / "judgement-holdout.jsonl"
+# Written apart from the detail corpus, from its brief, by testers; never trained or tuned on.
+DETAIL_HOLDOUT = Path(__file__).with_name("data") / "detail-holdout.jsonl"
 
 DOMAINS = {
     "bitext": "bitext-customer-support/bitext_customer_support.jsonl",
@@ -266,6 +269,13 @@ def main() -> None:
         whole = train(corpus, detail)
         print_measure(measure(whole, independent), len(independent))
         print_by_language(whole, independent, "independent set")
+        if DETAIL_HOLDOUT.exists():
+            held = [json.loads(line) for line in DETAIL_HOLDOUT.read_text().splitlines()]
+            print(f"\ndetail holdout ({DETAIL_HOLDOUT.name}, {len(held)} tickets):")
+            print(f"  all: {measure_detail(whole, held)}")
+            for language in sorted({item["language"] for item in held}):
+                in_language = [item for item in held if item["language"] == language]
+                print(f"  {language} ({len(in_language)}): {measure_detail(whole, in_language)}")
 
 
 def measure_detail(model: TrainedJudgement, items: list[dict[str, Any]]) -> str:

@@ -539,6 +539,20 @@ def test_the_independent_set_is_kept_out_of_training() -> None:
     assert path.parent != learning.CORPUS_DIR
 
 
+def test_the_detail_holdout_is_kept_out_of_the_detail_corpus() -> None:
+    """The detail model is measured on tickets written apart from its corpus: none of them in
+    it, by id or by text, and every ticket of a pair is on the holdout's side."""
+    holdout = _benchmark_rows("detail-holdout.jsonl")
+    detail = learning.detail_corpus()
+
+    assert len(holdout) >= 200
+    assert {row["language"] for row in holdout} == {"en", "es", "de", "fr"}
+    assert not {row["id"] for row in holdout} & {row["id"] for row in detail}
+    assert not {row["body"] for row in holdout} & {row["body"] for row in detail}
+    pairs = Counter(row["pair"] for row in holdout if row["pair"])
+    assert set(pairs.values()) == {2}
+
+
 def test_the_labels_holdout_is_kept_out_of_the_demo_history() -> None:
     """``benchmarks/data/labels-holdout.jsonl`` measures the category and urgency models per
     language: 18 tickets of each category in each of the four languages, none of them in the
