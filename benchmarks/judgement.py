@@ -35,6 +35,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,25 +58,22 @@ HOSTILE = {"injection", "probe"}
 
 def split(corpus: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
     """Train, validation and test parts, whole situations on one side."""
-    rows = [Row("", "", item.get("situation") or item["id"]) for item in corpus]
-    rest, test = learning.split_by_group(rows, held_out=0.2)
-    train, validation = learning.split_by_group(rest, held_out=0.25)
-    sides = ({r.group for r in train}, {r.group for r in validation}, {r.group for r in test})
-    return tuple(
-        [item for item in corpus if (item.get("situation") or item["id"]) in side] for side in sides
-    )
+    return _split(corpus, lambda item: item.get("situation") or item["id"])
 
 
 def split_detail(detail: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ...]:
     """The detail corpus's train, validation and test parts, each pair on one side."""
-    group = {
-        id(item): row.group for item, row in zip(detail, learning.detail_rows(detail), strict=True)
-    }
-    rows = [Row("", "", group[id(item)]) for item in detail]
+    return _split(detail, learning.detail_group)
+
+
+def _split(
+    items: list[dict[str, Any]], group_of: Callable[[dict[str, Any]], str]
+) -> tuple[list[dict[str, Any]], ...]:
+    rows = [Row("", "", group_of(item)) for item in items]
     rest, test = learning.split_by_group(rows, held_out=0.2)
     train, validation = learning.split_by_group(rest, held_out=0.25)
     sides = ({r.group for r in train}, {r.group for r in validation}, {r.group for r in test})
-    return tuple([item for item in detail if group[id(item)] in side] for side in sides)
+    return tuple([item for item in items if group_of(item) in side] for side in sides)
 
 
 def train(corpus: list[dict[str, Any]], detail: list[dict[str, Any]]) -> TrainedJudgement:

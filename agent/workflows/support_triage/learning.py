@@ -112,17 +112,25 @@ class Features:
 
 
 class DetailFeatures(Features):
-    """The judgement features (their vocabularies, not refitted) and how specific the text is
+    """The judgement features (``base``, not refitted) and how specific the text is
     (``structure.specifics``): what a ticket that lacks a detail and its complete twin differ
-    in most."""
+    in most. A ticket's row is the base's, which the outcome model has just cached for the
+    same text, with the one column added: the text is not transformed twice."""
 
     def __init__(self, base: Features) -> None:
+        self.base = base
         self.words, self.chars = base.words, base.chars
 
+    def row(self, text: str) -> csr_matrix:
+        return self._with_specifics(self.base.row(text), [text])
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        return self._with_specifics(self.base.transform(texts), texts)
+
     @staticmethod
-    def _join(words: Any, chars: Any, texts: Sequence[str]) -> csr_matrix:
+    def _with_specifics(matrix: csr_matrix, texts: Sequence[str]) -> csr_matrix:
         specific = csr_matrix(np.array([[specifics(text)] for text in texts]))
-        return hstack([Features._join(words, chars, texts), specific], format="csr")
+        return hstack([matrix, specific], format="csr")
 
 
 @dataclass
@@ -259,14 +267,19 @@ def classifier_train(
 # --- the corpus -----------------------------------------------------------------------------
 
 
+def _jsonl(directory: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Every row of the JSON Lines files in ``directory``, in file order, with its file's stem."""
+    return [
+        (path.stem, json.loads(line))
+        for path in sorted(directory.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
 def corpus_rows() -> list[dict[str, Any]]:
     """Every ticket of the shipped corpus, as written (``corpus/*.jsonl``)."""
-    rows = []
-    for path in sorted(CORPUS_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
+    return [item for _, item in _jsonl(CORPUS_DIR)]
 
 
 def corpus_digest() -> str:
@@ -281,37 +294,38 @@ def corpus_digest() -> str:
 def urgency_rows() -> list[Row]:
     """The urgency corpus (``corpus/urgency/``: tickets written from the urgency definitions,
     labelled with the urgency they describe), each read as a human reads it."""
-    rows = []
-    for path in sorted(URGENCY_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                item = json.loads(line)
-                text = visible_request(ticket_text(item["subject"], item["body"]))
-                group = f"{path.stem}:{item['situation']}"
-                rows.append(Row(text, item["urgency"], group, item.get("language", "")))
-    return rows
+    return [
+        Row(
+            visible_request(ticket_text(item["subject"], item["body"])),
+            item["urgency"],
+            f"{stem}:{item['situation']}",
+            item.get("language", ""),
+        )
+        for stem, item in _jsonl(URGENCY_DIR)
+    ]
 
 
 def detail_corpus() -> list[dict[str, Any]]:
     """The detail corpus (``corpus/detail/``), as written: requests whose handling depends on
     one detail they never give (which of several invoices, what the error says, the new value
     to set), each beside its complete twin, and complete tickets that need no detail at all."""
-    rows = []
-    for path in sorted(DETAIL_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows.append({**json.loads(line), "file": path.stem})
-    return rows
+    return [{**item, "file": stem} for stem, item in _jsonl(DETAIL_DIR)]
+
+
+def detail_group(item: dict[str, Any]) -> str:
+    """A detail ticket's group: its pair, so that held-out splits keep a ticket and its twin
+    together (a standalone ticket is a group of its own)."""
+    return f"{item.get('file', 'detail')}:{item.get('pair') or item['id']}"
 
 
 def detail_rows(items: Iterable[dict[str, Any]]) -> list[Row]:
-    """The detail corpus's tickets as training rows, each read as a human reads it; a pair
-    is one group, so that held-out splits keep a ticket and its twin together."""
+    """The detail corpus's tickets as training rows, each read as a human reads it, grouped
+    by pair (``detail_group``)."""
     return [
         Row(
             visible_request(ticket_text(item["subject"], item["body"])),
             item["kind"],
-            f"{item.get('file', 'detail')}:{item.get('pair') or item['id']}",
+            detail_group(item),
             item.get("language", ""),
         )
         for item in items
